@@ -1,0 +1,128 @@
+"""The shapes of the data files: a questionnaire and the dated ruleset that judges its answers.
+
+Pydantic checks each file's shape (unknown keys are errors, so a typo never passes silently); the graph and
+cross-file checks live in ``flows.loader``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.conditions import Condition, DateRange
+
+SCHEMA_VERSION = 1
+END = "end"
+
+Outcome = Literal["likely_eligible", "not_eligible", "needs_review", "another_route"]
+OUTCOMES: tuple[Outcome, ...] = ("likely_eligible", "not_eligible", "needs_review", "another_route")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Branch(_Frozen):
+    """One way out of a question: taken when `if` holds (or always, without `if`)."""
+
+    if_: Condition | None = Field(default=None, alias="if")
+    goto: str
+
+
+Next = str | tuple[Branch, ...]
+
+
+class Option(_Frozen):
+    id: str = Field(pattern=r"^[a-z0-9_]{1,24}$")
+    text: str
+    unknown: bool = False
+    range: DateRange | None = None
+    date: dt.date | None = None
+    next: Next | None = None
+
+
+class Question(_Frozen):
+    id: str = Field(pattern=r"^[a-z0-9_]{1,24}$")
+    text: str
+    options: tuple[Option, ...] = Field(min_length=2, max_length=8)
+    next: Next | None = None
+
+    def option(self, option_id: str) -> Option | None:
+        return next((o for o in self.options if o.id == option_id), None)
+
+    def next_for(self, option: Option) -> Next:
+        """Where the option leads: its own `next`, else the question's (the loader ensures one exists)."""
+        target = option.next if option.next is not None else self.next
+        assert target is not None, f"{self.id}.{option.id} has no next (the loader should have refused it)"
+        return target
+
+
+class Questionnaire(_Frozen):
+    schema_: int = Field(alias="schema")
+    id: str
+    start: str
+    questions: tuple[Question, ...] = Field(min_length=1)
+
+    def question(self, question_id: str) -> Question:
+        return self.index[question_id]
+
+    @cached_property
+    def index(self) -> Mapping[str, Question]:
+        return {q.id: q for q in self.questions}
+
+
+class Source(_Frozen):
+    id: str
+    title: str
+    url: str
+    date: dt.date
+    grade: Literal["primary", "secondary"]
+
+
+class ScopeRule(_Frozen):
+    """Ends the screening with another route: the program is not for this person."""
+
+    id: str
+    when: Condition
+    route: str
+    text: str
+    source: str
+    date: dt.date
+
+
+class Rule(_Frozen):
+    """A bar or a criterion; it fails when `fails_when` holds."""
+
+    id: str
+    text: str
+    source: str
+    date: dt.date
+    fails_when: Condition
+    doubtful_when: Condition | None = None
+    severity: Literal["blocks", "pending"] = "blocks"
+
+
+class FollowUp(_Frozen):
+    """The text that announces a result and the explanations that follow it, one message each."""
+
+    text: str
+    then: tuple[str, ...] = ()
+
+
+class Ruleset(_Frozen):
+    schema_: int = Field(alias="schema")
+    id: str
+    program: str
+    questionnaire: str
+    as_of: dt.date
+    in_force_from: dt.date
+    sources: tuple[Source, ...] = Field(min_length=1)
+    dates: dict[str, dt.date]
+    scope: tuple[ScopeRule, ...] = ()
+    rules: tuple[Rule, ...] = Field(min_length=1)
+    outcomes: dict[Outcome, FollowUp]
+    routes: dict[str, FollowUp] = {}
