@@ -18,7 +18,6 @@ import yaml
 from pydantic import ValidationError
 
 from flows.conditions import AnswerDate, Condition
-from flows.replies import BACK
 from flows.model import (
     END,
     OUTCOMES,
@@ -31,6 +30,7 @@ from flows.model import (
     Ruleset,
     ScopeRule,
 )
+from flows.replies import BACK
 
 PROGRAMS_DIR = Path(__file__).parent / "programs"
 RULES_FILE = "rules.yaml"
@@ -274,10 +274,9 @@ def _check_ruleset(path: Path, rs: Ruleset, qn: Questionnaire) -> None:
     if len(set(source_ids)) != len(source_ids):
         raise FlowError(path, None, f"source ids repeat: {source_ids}")
     seen: set[str] = set()
-    judged: list[tuple[ScopeRule | Rule, list[Condition | None]]] = [
-        *((s, [s.when]) for s in rs.scope),
-        *((r, [r.fails_when, r.doubtful_when]) for r in rs.rules),
-    ]
+    judged: list[tuple[ScopeRule | Rule, list[Condition | None]]] = []
+    judged += [(s, [s.when]) for s in rs.scope]
+    judged += [(r, [r.fails_when, r.doubtful_when]) for r in rs.rules]
     for rule, conditions in judged:
         if rule.id in seen:
             raise FlowError(path, rule.id, "rule id is not unique")

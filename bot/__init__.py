@@ -1,0 +1,1 @@
+"""Puente's transport: Telegram (aiogram), storage, rendering and the terminal chat around the pure `flows` core."""

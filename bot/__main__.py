@@ -1,0 +1,46 @@
+"""Command line: `python -m bot` runs the Telegram bot; `chat` runs the questionnaire in a terminal;
+`check` validates the data files and catalogs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from bot.app import conversation_for, load_core, run
+from bot.config import Settings
+from bot.i18n import LANGUAGES
+from bot.storage import MemoryStore
+from bot.terminal import TerminalChat
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Puente, the intake bot.")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("run", help="run the Telegram bot with long polling (the default)")
+    chat = commands.add_parser("chat", help="answer the questionnaire in this terminal")
+    chat.add_argument("--lang", choices=LANGUAGES, help="skip the language picker")
+    commands.add_parser("check", help="validate the program data and the catalogs, then exit")
+    args = parser.parse_args(argv)
+
+    settings = Settings()
+    if args.command == "check":
+        try:
+            core = load_core(settings)
+        except Exception as exc:
+            print(f"invalid: {exc}", file=sys.stderr)
+            return 1
+        print(f"ok: program {core.program.id}, languages {', '.join(core.translator.languages)}")
+        return 0
+    if args.command == "chat":
+        core = load_core(settings)
+        conversation = conversation_for(core, MemoryStore(), settings)
+        return asyncio.run(TerminalChat(conversation, sys.stdout).run(sys.stdin, args.lang))
+    try:
+        return asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+"""The composition root: settings in, a running bot out. Every part is built here and handed to the next."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent
+from aiogram.utils.token import TokenValidationError
+
+from bot import logs
+from bot.config import Settings
+from bot.conversation import Conversation, Person
+from bot.i18n import Translator
+from bot.outgoing import Outgoing, Reply
+from bot.storage import Store, open_store
+from bot.telegram.handlers import build_router
+from bot.telegram.middlewares import OnePersonAtATime, RetryRequests
+from bot.telegram.sender import TelegramSender
+from bot.texts import COMMANDS, T, transport_keys
+from flows.loader import PROGRAMS_DIR, Program, load_program
+from flows.replies import Vocabulary
+
+log = logging.getLogger(__name__)
+
+NO_TOKEN = """\
+Puente needs a Telegram bot token, and BOT_TOKEN is not set.
+
+  1. In Telegram, open @BotFather and send /newbot; follow its questions.
+  2. Copy the token it gives you (it looks like 123456789:AAE...).
+  3. Put it in a file named .env beside README.md:   BOT_TOKEN=123456789:AAE...
+     (or export BOT_TOKEN in your shell), then start again.
+
+To try the questionnaire without Telegram:  python -m bot chat --lang es
+"""
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Core:
+    """The parts every transport shares."""
+
+    program: Program
+    translator: Translator
+    vocabulary: Vocabulary
+
+
+def load_core(settings: Settings) -> Core:
+    """Load texts and the program and check them against each other; raises on any gap."""
+    translator = Translator.load()
+    translator.require(transport_keys())
+    known = {lang: translator.keys(lang) for lang in translator.languages}
+    program = load_program(Path(PROGRAMS_DIR) / settings.program, known_texts=known)
+    return Core(program, translator, Vocabulary.load())
+
+
+def conversation_for(core: Core, store: Store, settings: Settings) -> Conversation:
+    return Conversation(
+        core.program,
+        store,
+        core.translator,
+        core.vocabulary,
+        clock=utc_now,
+        default_language=settings.default_language,
+    )
+
+
+def build_dispatcher(conversation: Conversation, sender: TelegramSender) -> Dispatcher:
+    dispatcher = Dispatcher(conversation=conversation, sender=sender)
+    dispatcher.update.outer_middleware(OnePersonAtATime())
+    dispatcher.include_router(build_router())
+
+    @dispatcher.errors()
+    async def on_error(event: ErrorEvent) -> bool:
+        # Type only: an exception's message can quote what the person wrote.
+        log.error("update failed", extra={"error": type(event.exception).__name__}, exc_info=event.exception)
+        update = event.update
+        user = update.message or update.callback_query
+        if user is not None and user.from_user is not None:
+            participant = await conversation.store.load(user.from_user.id)
+            lang = participant.language if participant else conversation.default_language
+            reply = Reply((Outgoing(conversation.tr.text(lang, T.ERROR)),))
+            try:
+                await sender.deliver(user.from_user.id, reply)
+            except TelegramAPIError:
+                log.warning("could not tell the person about the failure")
+        return True
+
+    return dispatcher
+
+
+def make_bot(settings: Settings, token: str) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
+    session.middleware(RetryRequests())
+    return Bot(token, session=session, default=DefaultBotProperties(link_preview_is_disabled=True))
+
+
+async def register_commands(bot: Bot, translator: Translator, default_language: str) -> None:
+    """The command menu in each language (and the default one); the bot works without it, so failures only warn."""
+    scope = BotCommandScopeAllPrivateChats()
+    for lang in (None, *translator.languages):
+        texts_lang = lang or default_language
+        commands = [
+            BotCommand(command=c, description=translator.text(texts_lang, f"cmd.{c}")) for c in COMMANDS
+        ]
+        try:
+            await bot.set_my_commands(commands, scope=scope, language_code=lang)
+        except TelegramAPIError as exc:
+            log.warning(
+                "command menu not set", extra={"language": lang or "default", "reason": str(exc)[:80]}
+            )
+
+
+async def run(settings: Settings) -> int:
+    """Run long polling until stopped. Returns the process exit code."""
+    logs.configure(settings.log_level)
+    logs.set_id_secret(settings.log_id_secret.get_secret_value() if settings.log_id_secret else None)
+    if settings.bot_token is None or not settings.bot_token.get_secret_value().strip():
+        print(NO_TOKEN, file=sys.stderr)
+        return 2
+    try:
+        core = load_core(settings)
+    except Exception as exc:  # a broken data file or catalog: say which, and refuse to start
+        print(f"Puente cannot start: {exc}", file=sys.stderr)
+        return 4
+    try:
+        bot = make_bot(settings, settings.bot_token.get_secret_value().strip())
+    except TokenValidationError:
+        print(
+            "BOT_TOKEN does not look like a Telegram token (digits, a colon, then letters).", file=sys.stderr
+        )
+        return 3
+    store = await open_store(settings.database_url)
+    try:
+        try:
+            me = await bot.get_me()
+        except TelegramUnauthorizedError:
+            print(
+                "Telegram rejected BOT_TOKEN (401 Unauthorized). Check it with @BotFather.", file=sys.stderr
+            )
+            return 3
+        log.info("bot starting", extra={"bot": me.username, "program": core.program.id})
+        await bot.delete_webhook(drop_pending_updates=False)
+        await register_commands(bot, core.translator, settings.default_language)
+        dispatcher = build_dispatcher(conversation_for(core, store, settings), TelegramSender(bot))
+        await dispatcher.start_polling(
+            bot,
+            polling_timeout=settings.polling_timeout,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+            close_bot_session=False,
+        )
+        return 0
+    finally:
+        await bot.session.close()
+        await store.close()
+
+
+__all__ = ["Core", "Person", "build_dispatcher", "load_core", "make_bot", "register_commands", "run"]

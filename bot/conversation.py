@@ -1,0 +1,244 @@
+"""The conversation service: one person's input in, the reply out, with state saved before anything is sent.
+
+Transport-agnostic: the Telegram handlers and the terminal chat both call `Conversation.handle`. Order per
+person is the caller's job (the Telegram layer holds a per-person lock around handle-and-send).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from bot.i18n import Translator
+from bot.intents import (
+    Answer,
+    AskDelete,
+    AskLanguage,
+    ChooseLanguage,
+    ConfirmDelete,
+    Consent,
+    GoBack,
+    Help,
+    Intent,
+    Media,
+    ShowPrivacy,
+    Start,
+    StartOver,
+    Typed,
+)
+from bot.logs import hashed
+from bot.outgoing import Button, Outgoing, Reply
+from bot.render import Renderer
+from bot.storage import Participant, Store
+from bot.texts import T
+from flows import engine
+from flows.engine import AnswerRecorded, NotCurrent, OutcomeReached, QuestionAsked
+from flows.loader import Program
+from flows.replies import BACK, Vocabulary, match_option
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who wrote: Telegram's user id and the chat to answer in (the same in a private chat)."""
+
+    user_id: int
+    chat_id: int
+
+
+class Conversation:
+    def __init__(
+        self,
+        program: Program,
+        store: Store,
+        translator: Translator,
+        vocabulary: Vocabulary,
+        clock: Clock,
+        default_language: str = "es",
+    ) -> None:
+        self.program = program
+        self.store = store
+        self.tr = translator
+        self.vocabulary = vocabulary
+        self.clock = clock
+        self.default_language = default_language
+        self.render = Renderer(translator, program)
+
+    async def handle(self, person: Person, intent: Intent, *, update_id: int | None = None) -> Reply:
+        """Apply one input. A repeated `update_id` changes nothing and answers nothing."""
+        if update_id is not None and await self.store.processed(update_id):
+            log.info("duplicate update ignored", extra={"user": hashed(person.user_id)})
+            return Reply()
+        participant = await self.store.load(person.user_id)
+        if participant is None:
+            return await self._before_consent(person, intent, update_id)
+        return await self._with(participant, intent, update_id)
+
+    # ------------------------------------------------------------------ before consent: nothing is stored
+
+    async def _before_consent(self, person: Person, intent: Intent, update_id: int | None) -> Reply:
+        match intent:
+            case ChooseLanguage(language=lang) if lang in self.tr.languages:
+                return Reply((self.render.privacy_notice(lang),), edit_source=self._picked(lang))
+            case Consent(language=lang, accepted=True) if lang in self.tr.languages:
+                now = self.clock()
+                participant = Participant(
+                    user_id=person.user_id,
+                    chat_id=person.chat_id,
+                    language=lang,
+                    consented_at=now,
+                    session=engine.new_session(self.program),
+                )
+                session, events = engine.step(self.program, participant.session, engine.Show(), now.date())
+                if not await self.store.save(participant, update_id=update_id, now=now):
+                    return Reply()
+                log.info("consent given", extra={"user": hashed(person.user_id), "language": lang})
+                return Reply(
+                    tuple(self.render.events(lang, events)),
+                    edit_source=self.tr.text(lang, T.PRIVACY_NOTICE, count=self._count()),
+                )
+            case Consent(language=lang, accepted=False) if lang in self.tr.languages:
+                return Reply(
+                    (Outgoing(self.tr.text(lang, T.PRIVACY_DECLINED)),),
+                    edit_source=self.tr.text(lang, T.PRIVACY_NOTICE, count=self._count()),
+                )
+            case Help():
+                return Reply((Outgoing(self.tr.text(self.default_language, T.HELP)),))
+            case ShowPrivacy():
+                return Reply((Outgoing(self.tr.text(self.default_language, T.PRIVACY_TEXT)),))
+            case AskDelete() | ConfirmDelete():
+                return Reply((Outgoing(self.tr.text(self.default_language, T.DELETE_NOTHING)),))
+            case Start(language_hint=hint):
+                return Reply((self.render.language_picker(_known(hint, self.tr.languages)),))
+        # Anything else before consent (a stale button, text, a sticker): offer the languages again.
+        return Reply((self.render.language_picker(None),))
+
+    # ------------------------------------------------------------------ after consent
+
+    async def _with(self, participant: Participant, intent: Intent, update_id: int | None) -> Reply:
+        lang = participant.language
+        session = participant.session
+        if session.program_id != self.program.id:
+            # The deployment switched programs since this person last wrote: start them on the active one.
+            session = engine.new_session(self.program)
+            participant = replace(participant, session=session)
+
+        match intent:
+            case Start() | ChooseLanguage() | Consent():
+                if isinstance(intent, ChooseLanguage) and intent.language in self.tr.languages:
+                    participant = replace(participant, language=intent.language)
+                    lang = intent.language
+                    reply = await self._step(participant, engine.Show(), update_id)
+                    return Reply(
+                        (Outgoing(self.tr.text(lang, T.LANG_CHANGED)), *reply.messages),
+                        edit_source=self._picked(lang),
+                    )
+                return await self._step(participant, engine.Show(), update_id)
+            case AskLanguage():
+                return Reply((self.render.language_picker(lang),))
+            case Answer(question_id=q, option_id=o):
+                return await self._step(participant, engine.Choose(q, o), update_id)
+            case GoBack():
+                return await self._step(participant, engine.Back(), update_id)
+            case StartOver():
+                return await self._step(participant, engine.Restart(), update_id)
+            case Typed(text=text):
+                return await self._typed(participant, text, update_id)
+            case Media():
+                if session.finished:
+                    return Reply(
+                        (Outgoing(f"{self.tr.text(lang, T.MEDIA)}\n\n{self.tr.text(lang, T.FINISHED)}"),)
+                    )
+                reply = await self._step(participant, engine.Show(), update_id, quiet=True)
+                return replace(reply, messages=self._prefaced(lang, T.MEDIA, reply.messages))
+            case Help():
+                return Reply((Outgoing(self.tr.text(lang, T.HELP)),))
+            case ShowPrivacy():
+                return Reply((Outgoing(self.tr.text(lang, T.PRIVACY_TEXT)),))
+            case AskDelete():
+                return Reply((self._delete_prompt(lang),))
+            case ConfirmDelete(confirmed=True):
+                await self.store.delete(participant.user_id)
+                log.info("participant deleted", extra={"user": hashed(participant.user_id)})
+                return self._closing_delete(lang, T.DELETE_DONE)
+            case ConfirmDelete(confirmed=False):
+                return self._closing_delete(lang, T.DELETE_CANCELLED)
+        raise TypeError(f"unhandled intent {intent!r}")
+
+    async def _typed(self, participant: Participant, text: str, update_id: int | None) -> Reply:
+        session, lang = participant.session, participant.language
+        if session.node is None:
+            return Reply((Outgoing(self.tr.text(lang, T.FINISHED)),))
+        question = self.program.questionnaire.question(session.node)
+        _, shown = engine.step(self.program, session, engine.Show(), self.clock().date())
+        asked = next(e for e in shown if isinstance(e, QuestionAsked))
+        labels = [(o.id, self.render.option_label(lang, o)) for o in asked.options]
+        choice = match_option(text, labels, lang, self.vocabulary)
+        if choice == BACK:
+            return await self._step(participant, engine.Back(), update_id)
+        if choice is None:
+            return await self._step(participant, engine.Unclear(), update_id, quiet=True)
+        return await self._step(participant, engine.Choose(question.id, choice), update_id)
+
+    async def _step(
+        self, participant: Participant, action: engine.Action, update_id: int | None, *, quiet: bool = False
+    ) -> Reply:
+        """Run the engine, save before replying, and render. `quiet`: the input changes nothing to save."""
+        now = self.clock()
+        session, events = engine.step(self.program, participant.session, action, now.date())
+        outcome = next((e.verdict.outcome for e in events if isinstance(e, OutcomeReached)), None)
+        changed = replace(participant, session=session, outcome=outcome if session.finished else None)
+        if (not quiet or changed != participant) and not await self.store.save(
+            changed, update_id=update_id, now=now
+        ):
+            return Reply()
+        lang = changed.language
+        messages = self.render.events(lang, events)
+        if any(isinstance(e, OutcomeReached) for e in events):
+            messages.append(Outgoing(self.tr.text(lang, T.RESULT_NEXT)))
+        recorded = next((e for e in events if isinstance(e, AnswerRecorded)), None)
+        stale = any(isinstance(e, NotCurrent) for e in events)
+        return Reply(
+            tuple(messages),
+            edit_source=self.render.chosen(lang, recorded) if recorded else None,
+            toast=self.tr.text(lang, T.NOT_CURRENT) if stale else None,
+        )
+
+    # ------------------------------------------------------------------ small screens
+
+    def _delete_prompt(self, lang: str) -> Outgoing:
+        return Outgoing(
+            self.tr.text(lang, T.DELETE_CONFIRM),
+            (
+                (Button(self.tr.text(lang, T.DELETE_YES), ConfirmDelete(confirmed=True)),),
+                (Button(self.tr.text(lang, T.DELETE_NO), ConfirmDelete(confirmed=False)),),
+            ),
+        )
+
+    def _closing_delete(self, lang: str, key: T) -> Reply:
+        return Reply((Outgoing(self.tr.text(lang, key)),), edit_source=self.tr.text(lang, T.DELETE_CONFIRM))
+
+    def _picked(self, lang: str) -> str:
+        return f"🌐 {self.tr.text(lang, T.LANG_NAME)}"
+
+    def _count(self) -> int:
+        return self.program.longest_path[self.program.questionnaire.start]
+
+    def _prefaced(self, lang: str, key: T, messages: tuple[Outgoing, ...]) -> tuple[Outgoing, ...]:
+        notice = self.tr.text(lang, key)
+        if not messages:
+            return (Outgoing(notice),)
+        first, *rest = messages
+        return (Outgoing(f"{notice}\n\n{first.text}", first.buttons), *rest)
+
+
+def _known(language: str | None, languages: tuple[str, ...]) -> str | None:
+    """Telegram's language_code ("es-MX", "fr") reduced to one we speak, or None."""
+    if not language:
+        return None
+    base = language.split("-")[0].lower()
+    return base if base in languages else None

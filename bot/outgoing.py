@@ -1,0 +1,51 @@
+"""Plain values the transports deliver: a message's text and its buttons, nothing Telegram-specific."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.intents import Intent
+
+#: Telegram refuses longer texts.
+MAX_TEXT = 4096
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    intent: Intent
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Everything one input produces, in the order to deliver it."""
+
+    messages: tuple[Outgoing, ...] = ()
+    #: New text for the message whose button was tapped (its keyboard removed): shows what was chosen.
+    edit_source: str | None = None
+    #: A short notice on the tapped button itself (answerCallbackQuery).
+    toast: str | None = None
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut a text into pieces Telegram accepts, at paragraph, then line, then word boundaries."""
+    if len(text) <= limit:
+        return [text]
+    pieces: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit]
+        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        if cut <= 0:
+            cut = limit
+        pieces.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        pieces.append(rest)
+    return pieces

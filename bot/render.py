@@ -1,0 +1,134 @@
+"""Turns engine events into messages in the person's language. No Telegram here: transports deliver the result."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.i18n import Translator
+from bot.intents import Answer, ChooseLanguage, Consent, GoBack
+from bot.outgoing import Button, Outgoing, split_text
+from bot.texts import T
+from flows.engine import (
+    AnswerRecorded,
+    AtFirstQuestion,
+    Event,
+    InfoShown,
+    NotCurrent,
+    NotUnderstood,
+    OptionView,
+    OutcomeReached,
+    QuestionAsked,
+    Restarted,
+)
+from flows.loader import Program
+
+#: Notices that lead into the message after them instead of arriving alone: fewer messages on a slow network.
+_PREFACES: dict[type, T] = {
+    NotUnderstood: T.NOT_UNDERSTOOD,
+    NotCurrent: T.NOT_CURRENT,
+    AtFirstQuestion: T.AT_FIRST,
+    Restarted: T.RESTARTED,
+}
+
+
+class Renderer:
+    def __init__(self, translator: Translator, program: Program) -> None:
+        self.tr = translator
+        self.program = program
+
+    def option_label(self, language: str, option: OptionView) -> str:
+        if option.date is None:
+            return self.tr.text(language, option.text)
+        return self.tr.text(language, option.text, date=option.date)
+
+    def events(self, language: str, events: Sequence[Event], *, preface: str | None = None) -> list[Outgoing]:
+        """Messages for the events, in order; `preface` leads into the first one."""
+        out: list[Outgoing] = []
+        lead = [preface] if preface else []
+        for event in events:
+            if type(event) in _PREFACES:
+                lead.append(self.tr.text(language, _PREFACES[type(event)]))
+                continue
+            message = self._event(language, event)
+            if message is None:
+                continue
+            if lead:
+                message = Outgoing("\n\n".join([*lead, message.text]), message.buttons)
+                lead = []
+            out.extend(_fit(message))
+        if lead:
+            out.append(Outgoing("\n\n".join(lead)))
+        return out
+
+    def chosen(self, language: str, event: AnswerRecorded) -> str:
+        """The tapped question's message once answered: its question and the answer, without buttons."""
+        question = self.program.questionnaire.question(event.question_id)
+        answer = self.option_label(language, event.option)
+        return f"{self.tr.text(language, question.text)}\n\n{self.tr.text(language, T.ANSWER_CHOSEN, answer=answer)}"
+
+    def _event(self, language: str, event: Event) -> Outgoing | None:
+        match event:
+            case QuestionAsked():
+                return self._question(language, event)
+            case OutcomeReached():
+                return Outgoing(self._outcome(language, event))
+            case InfoShown(text=key, dates=dates):
+                return Outgoing(self.tr.text(language, key, **dates))
+            case AnswerRecorded():
+                return None  # shown by editing the question's own message, see `chosen`
+        raise TypeError(f"no rendering for {event!r}")
+
+    def _question(self, language: str, event: QuestionAsked) -> Outgoing:
+        progress = self.tr.text(language, T.QUESTION_PROGRESS, number=event.number, total=event.total)
+        rows: list[tuple[Button, ...]] = [
+            (Button(self.option_label(language, o), Answer(event.question_id, o.id)),) for o in event.options
+        ]
+        if event.can_go_back:
+            rows.append((Button(self.tr.text(language, T.BUTTON_BACK), GoBack()),))
+        return Outgoing(f"{progress}\n\n{self.tr.text(language, event.text)}", tuple(rows))
+
+    def _outcome(self, language: str, event: OutcomeReached) -> str:
+        verdict = event.verdict
+        parts = [self.tr.text(language, event.text)]
+
+        def bullets(reasons: Sequence[object]) -> str:
+            return "\n".join(
+                f"• {self.tr.text(language, r.text, date=r.date)}"  # type: ignore[attr-defined]
+                for r in reasons
+            )
+
+        if verdict.outcome == "not_eligible":
+            parts.append(bullets(verdict.failed))
+            if verdict.uncertain:
+                parts.append(f"{self.tr.text(language, T.RESULT_UNCERTAIN)}\n{bullets(verdict.uncertain)}")
+        elif verdict.outcome == "needs_review":
+            parts.append(bullets(verdict.uncertain))
+        if verdict.pending:
+            parts.append(f"{self.tr.text(language, T.RESULT_PENDING)}\n{bullets(verdict.pending)}")
+        parts.append(self.tr.text(language, T.RULES_AS_OF, date=event.rules_as_of))
+        return "\n\n".join(parts)
+
+    # ---- screens that come before the questionnaire (no stored state yet)
+
+    def language_picker(self, hint: str | None) -> Outgoing:
+        """All three languages at once, each in its own words; Telegram's language only puts one first."""
+        order = sorted(self.tr.languages, key=lambda lang: lang != hint)
+        prompt = " · ".join(self.tr.text(lang, T.LANG_PROMPT) for lang in order)
+        rows = tuple((Button(self.tr.text(lang, T.LANG_NAME), ChooseLanguage(lang)),) for lang in order)
+        return Outgoing(f"🌐 {prompt}", rows)
+
+    def privacy_notice(self, language: str) -> Outgoing:
+        count = self.program.longest_path[self.program.questionnaire.start]
+        return Outgoing(
+            self.tr.text(language, T.PRIVACY_NOTICE, count=count),
+            (
+                (Button(self.tr.text(language, T.PRIVACY_ACCEPT), Consent(language, accepted=True)),),
+                (Button(self.tr.text(language, T.PRIVACY_DECLINE), Consent(language, accepted=False)),),
+            ),
+        )
+
+
+def _fit(message: Outgoing) -> list[Outgoing]:
+    """Long texts become several messages; the buttons stay on the last one."""
+    pieces = split_text(message.text)
+    return [Outgoing(p) for p in pieces[:-1]] + [Outgoing(pieces[-1], message.buttons)]

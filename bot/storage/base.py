@@ -1,0 +1,41 @@
+"""The storage contract every backend meets (tests/test_storage_contract.py runs against each)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from flows.engine import Session
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A person who accepted the privacy notice: only what the questionnaire needs, no name, no messages."""
+
+    user_id: int
+    chat_id: int
+    language: str
+    consented_at: dt.datetime
+    session: Session
+    #: The result once finished (for later segmenting), else None.
+    outcome: str | None = None
+
+
+class Store(Protocol):
+    async def load(self, user_id: int) -> Participant | None:
+        """The participant, or None if they never consented or were deleted."""
+
+    async def save(self, participant: Participant, *, update_id: int | None, now: dt.datetime) -> bool:
+        """Write the participant, their answers and the update id in one transaction.
+
+        Returns False, writing nothing, when `update_id` was already processed.
+        """
+
+    async def processed(self, update_id: int) -> bool:
+        """Whether an update was already applied (Telegram may deliver one twice)."""
+
+    async def delete(self, user_id: int) -> bool:
+        """Erase the participant and their answers. False when there was nothing."""
+
+    async def close(self) -> None: ...

@@ -1,0 +1,33 @@
+"""An in-memory store: for the terminal chat and for tests that do not exercise persistence."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.storage.base import Participant
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._participants: dict[int, Participant] = {}
+        self._updates: set[int] = set()
+
+    async def load(self, user_id: int) -> Participant | None:
+        return self._participants.get(user_id)
+
+    async def save(self, participant: Participant, *, update_id: int | None, now: dt.datetime) -> bool:
+        if update_id is not None:
+            if update_id in self._updates:
+                return False
+            self._updates.add(update_id)
+        self._participants[participant.user_id] = participant
+        return True
+
+    async def processed(self, update_id: int) -> bool:
+        return update_id in self._updates
+
+    async def delete(self, user_id: int) -> bool:
+        return self._participants.pop(user_id, None) is not None
+
+    async def close(self) -> None:
+        self._participants.clear()

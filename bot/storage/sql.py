@@ -1,0 +1,182 @@
+"""The SQL backend: SQLite (aiosqlite) by default, PostgreSQL (asyncpg) by changing DATABASE_URL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, delete, event, insert, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.storage.base import Participant
+from bot.storage.tables import answers, participants, processed_updates
+from flows.engine import Session
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+#: How long applied update ids are remembered; Telegram keeps unconfirmed updates for 24 hours.
+UPDATE_MEMORY = dt.timedelta(hours=24)
+
+
+def migrate(connection: Connection) -> None:
+    """Bring the schema to the newest revision (idempotent; run at every start)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def open_store(url: str) -> SqlStore:
+    """Connect, create the SQLite folder if needed, and migrate."""
+    parsed = make_url(url)
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
+    if is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    async with engine.begin() as conn:
+        await conn.run_sync(migrate)
+    return SqlStore(engine)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL survives a killed process with every committed transaction; foreign keys make deletes cascade.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class SqlStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._saves = 0
+
+    async def load(self, user_id: int) -> Participant | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(participants).where(participants.c.user_id == user_id))).first()
+            if row is None:
+                return None
+            answered = (
+                await conn.execute(
+                    select(answers.c.question_id, answers.c.option_id)
+                    .where(answers.c.user_id == user_id)
+                    .order_by(answers.c.position)
+                )
+            ).all()
+        session = Session(
+            program_id=row.program_id,
+            node=row.node,
+            answers=MappingProxyType({q: o for q, o in answered}),
+            history=tuple(q for q, _ in answered),
+        )
+        return Participant(
+            user_id=row.user_id,
+            chat_id=row.chat_id,
+            language=row.language,
+            consented_at=_utc(row.consented_at),
+            session=session,
+            outcome=row.outcome,
+        )
+
+    async def save(self, participant: Participant, *, update_id: int | None, now: dt.datetime) -> bool:
+        session = participant.session
+        fields = {
+            "chat_id": participant.chat_id,
+            "language": participant.language,
+            "consented_at": participant.consented_at,
+            "program_id": session.program_id,
+            "node": session.node,
+            "outcome": participant.outcome,
+            "updated_at": now,
+        }
+        try:
+            async with self.engine.begin() as conn:
+                if update_id is not None:
+                    await conn.execute(
+                        insert(processed_updates).values(update_id=update_id, processed_at=now)
+                    )
+                changed = await conn.execute(
+                    update(participants).where(participants.c.user_id == participant.user_id).values(**fields)
+                )
+                if changed.rowcount == 0:
+                    await conn.execute(insert(participants).values(user_id=participant.user_id, **fields))
+                await self._write_answers(conn, participant.user_id, session, now)
+        except IntegrityError:
+            if update_id is not None and await self.processed(update_id):
+                return False
+            raise
+        self._saves += 1
+        if self._saves % 1000 == 0:
+            await self._forget_old_updates(now)
+        return True
+
+    async def _write_answers(self, conn: Any, user_id: int, session: Session, now: dt.datetime) -> None:
+        stored = {
+            q: (o, p)
+            for q, o, p in (
+                await conn.execute(
+                    select(answers.c.question_id, answers.c.option_id, answers.c.position).where(
+                        answers.c.user_id == user_id
+                    )
+                )
+            ).all()
+        }
+        wanted = {q: (session.answers[q], position) for position, q in enumerate(session.history)}
+        gone = [q for q in stored if q not in wanted]
+        if gone:
+            await conn.execute(
+                delete(answers).where(answers.c.user_id == user_id, answers.c.question_id.in_(gone))
+            )
+        for question_id, (option_id, position) in wanted.items():
+            if question_id not in stored:
+                await conn.execute(
+                    insert(answers).values(
+                        user_id=user_id,
+                        question_id=question_id,
+                        option_id=option_id,
+                        position=position,
+                        answered_at=now,
+                    )
+                )
+            elif stored[question_id] != (option_id, position):
+                await conn.execute(
+                    update(answers)
+                    .where(answers.c.user_id == user_id, answers.c.question_id == question_id)
+                    .values(option_id=option_id, position=position, answered_at=now)
+                )
+
+    async def processed(self, update_id: int) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                select(processed_updates.c.update_id).where(processed_updates.c.update_id == update_id)
+            )
+            return found.first() is not None
+
+    async def delete(self, user_id: int) -> bool:
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(answers).where(answers.c.user_id == user_id))
+            removed = await conn.execute(delete(participants).where(participants.c.user_id == user_id))
+        return bool(removed.rowcount)
+
+    async def _forget_old_updates(self, now: dt.datetime) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                delete(processed_updates).where(processed_updates.c.processed_at < now - UPDATE_MEMORY)
+            )
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; everything stored is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -1,0 +1,1 @@
+"""The Telegram transport on aiogram 3: callback data, handlers, middlewares and the sender."""
