@@ -111,15 +111,11 @@ async def register_commands(bot: Bot, translator: Translator, default_language: 
     scope = BotCommandScopeAllPrivateChats()
     for lang in (None, *translator.languages):
         texts_lang = lang or default_language
-        commands = [
-            BotCommand(command=c, description=translator.text(texts_lang, f"cmd.{c}")) for c in COMMANDS
-        ]
+        commands = [BotCommand(command=c, description=translator.text(texts_lang, f"cmd.{c}")) for c in COMMANDS]
         try:
             await bot.set_my_commands(commands, scope=scope, language_code=lang)
         except TelegramAPIError as exc:
-            log.warning(
-                "command menu not set", extra={"language": lang or "default", "reason": str(exc)[:80]}
-            )
+            log.warning("command menu not set", extra={"language": lang or "default", "reason": str(exc)[:80]})
 
 
 async def run(settings: Settings) -> int:
@@ -137,18 +133,14 @@ async def run(settings: Settings) -> int:
     try:
         bot = make_bot(settings, settings.bot_token.get_secret_value().strip())
     except TokenValidationError:
-        print(
-            "BOT_TOKEN does not look like a Telegram token (digits, a colon, then letters).", file=sys.stderr
-        )
+        print("BOT_TOKEN does not look like a Telegram token (digits, a colon, then letters).", file=sys.stderr)
         return 3
     store = await open_store(settings.database_url)
     try:
         try:
             me = await bot.get_me()
         except TelegramUnauthorizedError:
-            print(
-                "Telegram rejected BOT_TOKEN (401 Unauthorized). Check it with @BotFather.", file=sys.stderr
-            )
+            print("Telegram rejected BOT_TOKEN (401 Unauthorized). Check it with @BotFather.", file=sys.stderr)
             return 3
         log.info("bot starting", extra={"bot": me.username, "program": core.program.id})
         await bot.delete_webhook(drop_pending_updates=False)

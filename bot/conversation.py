@@ -93,7 +93,7 @@ class Conversation:
                     consented_at=now,
                     session=engine.new_session(self.program),
                 )
-                session, events = engine.step(self.program, participant.session, engine.Show(), now.date())
+                _, events = engine.step(self.program, participant.session, engine.Show(), now.date())
                 if not await self.store.save(participant, update_id=update_id, now=now):
                     return Reply()
                 log.info("consent given", extra={"user": hashed(person.user_id), "language": lang})
@@ -150,9 +150,7 @@ class Conversation:
                 return await self._typed(participant, text, update_id)
             case Media():
                 if session.finished:
-                    return Reply(
-                        (Outgoing(f"{self.tr.text(lang, T.MEDIA)}\n\n{self.tr.text(lang, T.FINISHED)}"),)
-                    )
+                    return Reply((Outgoing(f"{self.tr.text(lang, T.MEDIA)}\n\n{self.tr.text(lang, T.FINISHED)}"),))
                 reply = await self._step(participant, engine.Show(), update_id, quiet=True)
                 return replace(reply, messages=self._prefaced(lang, T.MEDIA, reply.messages))
             case Help():
@@ -192,9 +190,7 @@ class Conversation:
         session, events = engine.step(self.program, participant.session, action, now.date())
         outcome = next((e.verdict.outcome for e in events if isinstance(e, OutcomeReached)), None)
         changed = replace(participant, session=session, outcome=outcome if session.finished else None)
-        if (not quiet or changed != participant) and not await self.store.save(
-            changed, update_id=update_id, now=now
-        ):
+        if (not quiet or changed != participant) and not await self.store.save(changed, update_id=update_id, now=now):
             return Reply()
         lang = changed.language
         messages = self.render.events(lang, events)

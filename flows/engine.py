@@ -248,9 +248,7 @@ def _possible(option: Option, today: dt.date) -> bool:
 def _conclude(program: Program, session: Session) -> list[Event]:
     ruleset = program.ruleset
     verdict = evaluate(program, session.answers)
-    follow_up = (
-        ruleset.routes[verdict.route] if verdict.route is not None else ruleset.outcomes[verdict.outcome]
-    )
+    follow_up = ruleset.routes[verdict.route] if verdict.route is not None else ruleset.outcomes[verdict.outcome]
     dates = MappingProxyType(dict(ruleset.dates))
     return [
         OutcomeReached(verdict, follow_up.text, ruleset.program, ruleset.as_of),

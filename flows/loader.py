@@ -67,9 +67,7 @@ class Program:
                 return 0
             if node not in memo:
                 question = self.questionnaire.question(node)
-                memo[node] = 1 + max(
-                    depth(t) for o in question.options for t in _targets(question.next_for(o))
-                )
+                memo[node] = 1 + max(depth(t) for o in question.options for t in _targets(question.next_for(o)))
             return memo[node]
 
         for q in self.questionnaire.questions:
@@ -129,9 +127,7 @@ def _parse(path: Path, model: type[_Model]) -> _Model:
         first = exc.errors()[0]
         node = _node_of(raw, first["loc"])
         location = ".".join(str(p) for p in first["loc"])
-        raise FlowError(
-            path, node, f"{location}: {first['msg']} ({exc.error_count()} problem(s) in all)"
-        ) from None
+        raise FlowError(path, node, f"{location}: {first['msg']} ({exc.error_count()} problem(s) in all)") from None
 
 
 def _node_of(raw: Any, loc: tuple[int | str, ...]) -> str | None:
@@ -163,9 +159,7 @@ def _check_questionnaire(path: Path, qn: Questionnaire) -> None:
     ids: set[str] = set()
     for q in qn.questions:
         if q.id in ids or q.id == END:
-            raise FlowError(
-                path, q.id, "question id is not unique" if q.id in ids else f"'{END}' is reserved"
-            )
+            raise FlowError(path, q.id, "question id is not unique" if q.id in ids else f"'{END}' is reserved")
         ids.add(q.id)
         option_ids = [o.id for o in q.options]
         if len(set(option_ids)) != len(option_ids):
@@ -203,9 +197,7 @@ def _check_questionnaire(path: Path, qn: Questionnaire) -> None:
 
 def _check_branches(path: Path, node: str, branches: tuple[Branch, ...]) -> None:
     if branches[-1].if_ is not None:
-        raise FlowError(
-            path, node, "the last branch of a `next` list must have no `if`, so some branch is taken"
-        )
+        raise FlowError(path, node, "the last branch of a `next` list must have no `if`, so some branch is taken")
     if any(b.if_ is None for b in branches[:-1]):
         raise FlowError(path, node, "only the last branch of a `next` list may go without `if`")
 
@@ -247,14 +239,10 @@ def _check_references(path: Path, node: str | None, cond: Condition, qn: Questio
             raise FlowError(path, node, f"condition names question '{question_id}', which does not exist")
         question: Question = qn.question(question_id)
         if option_id is not None and question.option(option_id) is None:
-            raise FlowError(
-                path, node, f"condition names option '{question_id}.{option_id}', which does not exist"
-            )
+            raise FlowError(path, node, f"condition names option '{question_id}.{option_id}', which does not exist")
     for leaf in _date_leaves(cond):
         if not any(o.range for o in qn.question(leaf.answer).options):
-            raise FlowError(
-                path, node, f"date condition on '{leaf.answer}', whose options carry no date range"
-            )
+            raise FlowError(path, node, f"date condition on '{leaf.answer}', whose options carry no date range")
 
 
 def _date_leaves(cond: Condition) -> Iterator[AnswerDate]:
@@ -299,6 +287,4 @@ def _check_texts(folder: Path, program: Program, known_texts: Mapping[str, Itera
     for language, keys in sorted(known_texts.items()):
         absent = sorted(needed - set(keys))
         if absent:
-            raise FlowError(
-                folder, absent[0], f"no '{language}' translation for {len(absent)} key(s): {absent}"
-            )
+            raise FlowError(folder, absent[0], f"no '{language}' translation for {len(absent)} key(s): {absent}")

@@ -40,9 +40,7 @@ class Vocabulary:
                 for spelling in spellings:
                     key = normalize(str(spelling))
                     if table.get(key, meaning) != meaning:
-                        raise ValueError(
-                            f"{path}: '{spelling}' means both {table[key]} and {meaning} in {language}"
-                        )
+                        raise ValueError(f"{path}: '{spelling}' means both {table[key]} and {meaning} in {language}")
                     table[key] = meaning
             words[language] = table
         return cls(words)
@@ -57,9 +55,7 @@ class Vocabulary:
         return others.pop() if len(others) == 1 else None
 
 
-def match_option(
-    text: str, options: Sequence[tuple[str, str]], language: str, vocabulary: Vocabulary
-) -> str | None:
+def match_option(text: str, options: Sequence[tuple[str, str]], language: str, vocabulary: Vocabulary) -> str | None:
     """The option id a typed reply stands for, ``BACK``, or None. `options` are (id, label) as shown."""
     key = normalize(text)
     if not key:

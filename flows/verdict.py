@@ -70,9 +70,7 @@ def evaluate(program: Program, answers: Mapping[str, str]) -> Verdict:
         result = rule.fails_when.evaluate(lookup)
         if result is True:
             (pending if rule.severity == "pending" else failed).append(_reason(rule))
-        elif result is None or (
-            rule.doubtful_when is not None and rule.doubtful_when.evaluate(lookup) is not False
-        ):
+        elif result is None or (rule.doubtful_when is not None and rule.doubtful_when.evaluate(lookup) is not False):
             uncertain.append(_reason(rule))
 
     outcome: Outcome = "not_eligible" if failed else "needs_review" if uncertain else "likely_eligible"

@@ -75,7 +75,7 @@ class SqlStore:
         session = Session(
             program_id=row.program_id,
             node=row.node,
-            answers=MappingProxyType({q: o for q, o in answered}),
+            answers=MappingProxyType(dict(answered)),
             history=tuple(q for q, _ in answered),
         )
         return Participant(
@@ -101,9 +101,7 @@ class SqlStore:
         try:
             async with self.engine.begin() as conn:
                 if update_id is not None:
-                    await conn.execute(
-                        insert(processed_updates).values(update_id=update_id, processed_at=now)
-                    )
+                    await conn.execute(insert(processed_updates).values(update_id=update_id, processed_at=now))
                 changed = await conn.execute(
                     update(participants).where(participants.c.user_id == participant.user_id).values(**fields)
                 )
@@ -133,9 +131,7 @@ class SqlStore:
         wanted = {q: (session.answers[q], position) for position, q in enumerate(session.history)}
         gone = [q for q in stored if q not in wanted]
         if gone:
-            await conn.execute(
-                delete(answers).where(answers.c.user_id == user_id, answers.c.question_id.in_(gone))
-            )
+            await conn.execute(delete(answers).where(answers.c.user_id == user_id, answers.c.question_id.in_(gone)))
         for question_id, (option_id, position) in wanted.items():
             if question_id not in stored:
                 await conn.execute(
@@ -169,9 +165,7 @@ class SqlStore:
 
     async def _forget_old_updates(self, now: dt.datetime) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                delete(processed_updates).where(processed_updates.c.processed_at < now - UPDATE_MEMORY)
-            )
+            await conn.execute(delete(processed_updates).where(processed_updates.c.processed_at < now - UPDATE_MEMORY))
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -66,7 +66,7 @@ class RetryRequests(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if isinstance(method, GetUpdates):
+        if method.__api_method__ == GetUpdates.__api_method__:  # aiogram's poller backs off on its own
             return await make_request(bot, method)
         for attempt in range(1, self.attempts + 1):
             try:

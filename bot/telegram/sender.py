@@ -20,8 +20,7 @@ def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
         return None
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [InlineKeyboardButton(text=b.label, callback_data=pack(b.intent)) for b in row]
-            for row in message.buttons
+            [InlineKeyboardButton(text=b.label, callback_data=pack(b.intent)) for b in row] for row in message.buttons
         ]
     )
 
@@ -50,8 +49,6 @@ class TelegramSender:
 
     async def _edit(self, chat_id: int, message_id: int, text: str) -> None:
         try:
-            await self.bot.edit_message_text(
-                text=text, chat_id=chat_id, message_id=message_id, reply_markup=None
-            )
+            await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=None)
         except TelegramBadRequest as exc:  # not modified, too old, deleted: the new messages matter more
             log.info("edit skipped", extra={"reason": exc.message[:80]})
