@@ -1,0 +1,28 @@
+"""Shared fixtures: the loaded program and catalogs, a fixed clock, and the --update-golden switch."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from bot.app import Core, load_core
+from bot.config import Settings
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite the `expect` block of every golden vector from what the engine now does (review the diff!)",
+    )
+
+
+@pytest.fixture(scope="session")
+def core() -> Core:
+    return load_core(Settings(_env_file=None))  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def frozen_now() -> dt.datetime:
+    return dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)

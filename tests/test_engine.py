@@ -1,0 +1,111 @@
+"""The engine's moves a person makes besides answering: back, restart, stale buttons, and the date passed in."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.app import Core
+from flows import engine
+from flows.engine import AtFirstQuestion, NotCurrent, NotUnderstood, OutcomeReached, QuestionAsked, Restarted
+
+TODAY = dt.date(2026, 11, 22)
+
+
+def answer_all(core: Core, *pairs: tuple[str, str], today: dt.date = TODAY) -> tuple[engine.Session, list]:
+    session = engine.new_session(core.program)
+    events: list = []
+    for question_id, option_id in pairs:
+        session, events = engine.step(core.program, session, engine.Choose(question_id, option_id), today)
+    return session, events
+
+
+def asked(events: list) -> QuestionAsked:
+    return next(e for e in events if isinstance(e, QuestionAsked))
+
+
+def test_back_forgets_the_abandoned_branch(core: Core) -> None:
+    """Going back from a family member's branch to say "Venezuelan" leaves no family answer to judge."""
+    session, _ = answer_all(core, ("nationality", "family"), ("family_relation", "other_relative"))
+    session, _ = engine.step(core.program, session, engine.Back(), TODAY)
+    session, events = engine.step(core.program, session, engine.Back(), TODAY)
+    assert asked(events).question_id == "nationality"
+    assert dict(session.answers) == {}
+    session, events = engine.step(core.program, session, engine.Choose("nationality", "venezuelan"), TODAY)
+    assert asked(events).question_id == "location"
+    assert dict(session.answers) == {"nationality": "venezuelan"}
+
+
+def test_back_at_first_question_says_so(core: Core) -> None:
+    """Back on the first question keeps the person there and tells them why."""
+    session = engine.new_session(core.program)
+    _, events = engine.step(core.program, session, engine.Back(), TODAY)
+    assert isinstance(events[0], AtFirstQuestion)
+    assert asked(events).question_id == "nationality"
+
+
+def test_back_after_the_result_reopens_the_last_question(core: Core) -> None:
+    """A finished person can go back to the last question and change it."""
+    session, events = answer_all(core, ("nationality", "h2b_country"))
+    assert session.finished and any(isinstance(e, OutcomeReached) for e in events)
+    session, events = engine.step(core.program, session, engine.Back(), TODAY)
+    assert session.node == "nationality" and asked(events).question_id == "nationality"
+
+
+def test_a_stale_button_changes_nothing(core: Core) -> None:
+    """A tap on an earlier question's button leaves the answers alone and shows the current question."""
+    session, _ = answer_all(core, ("nationality", "venezuelan"))
+    after, events = engine.step(core.program, session, engine.Choose("nationality", "other"), TODAY)
+    assert after == session
+    assert isinstance(events[0], NotCurrent)
+    assert asked(events).question_id == "location"
+
+
+def test_unknown_option_is_not_understood(core: Core) -> None:
+    """An option id the question does not have (a forged button) re-asks."""
+    session = engine.new_session(core.program)
+    after, events = engine.step(core.program, session, engine.Choose("nationality", "martian"), TODAY)
+    assert after == session and isinstance(events[0], NotUnderstood)
+
+
+def test_restart_forgets_everything(core: Core) -> None:
+    """Restart starts from the first question with no answers."""
+    session, _ = answer_all(core, ("nationality", "venezuelan"), ("location", "mexico"))
+    session, events = engine.step(core.program, session, engine.Restart(), TODAY)
+    assert isinstance(events[0], Restarted)
+    assert session == engine.new_session(core.program)
+
+
+def test_dates_that_cannot_have_happened_yet_are_not_offered(core: Core) -> None:
+    """On 15 Oct 2022 nobody can have crossed "after 19 Oct 2022": that option is not shown or accepted."""
+    early = dt.date(2022, 10, 15)
+    session, events = answer_all(
+        core, ("nationality", "venezuelan"), ("location", "elsewhere"), ("mx_pa_irregular", "yes"), today=early
+    )
+    assert [o.id for o in asked(events).options] == ["on_or_before", "dont_know"]
+    _, events = engine.step(core.program, session, engine.Choose("mx_pa_irregular_when", "after"), early)
+    assert isinstance(events[0], NotUnderstood)
+    _, later = engine.step(core.program, session, engine.Show(), dt.date(2022, 10, 20))
+    assert [o.id for o in asked(later).options] == ["on_or_before", "after", "dont_know"]
+
+
+def test_progress_counts_up_and_never_promises_too_few(core: Core) -> None:
+    """"Question n of N": n grows by one per answer and N never falls below the questions really left."""
+    session = engine.new_session(core.program)
+    session, events = engine.step(core.program, session, engine.Show(), TODAY)
+    seen = []
+    while not session.finished:
+        question = asked(events)
+        seen.append((question.number, question.total))
+        option = question.options[0].id
+        session, events = engine.step(core.program, session, engine.Choose(question.question_id, option), TODAY)
+    numbers = [n for n, _ in seen]
+    assert numbers == list(range(1, len(seen) + 1))
+    assert all(total >= len(seen) for _, total in seen)
+
+
+def test_steps_are_deterministic(core: Core) -> None:
+    """The same session and input give the same result, every time."""
+    session, _ = answer_all(core, ("nationality", "venezuelan"))
+    first = engine.step(core.program, session, engine.Choose("location", "mexico"), TODAY)
+    second = engine.step(core.program, session, engine.Choose("location", "mexico"), TODAY)
+    assert first == second

@@ -1,0 +1,582 @@
+"""Tests of the fake Telegram Bot API itself, through real HTTP.
+
+Every end-to-end test of the bot trusts this fake to behave like Telegram, so its behaviour is
+pinned here twice: with a bare aiohttp client (the wire format) and with a real aiogram ``Bot``
+(what the production code will actually see, including aiogram's exception mapping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiogram import Bot, Dispatcher, F
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramConflictError,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+    TelegramUnauthorizedError,
+)
+from aiogram.filters import CommandStart
+from aiogram.methods import GetUpdates
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+
+from tests.fakebotapi import FakeBotAPI, FakeUser
+from tests.fakebotapi.schema import METHODS, UPDATE_TYPES
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/telegram-bot-api/api.min.json"
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def bot(server: FakeBotAPI) -> AsyncIterator[Bot]:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(server.base_url))
+    real_bot = Bot(server.token, session=session)
+    try:
+        yield real_bot
+    finally:
+        await real_bot.session.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def ana(server: FakeBotAPI) -> FakeUser:
+    return server.user(first_name="Ana", language_code="es")
+
+
+async def call(
+    http: aiohttp.ClientSession, server: FakeBotAPI, method: str, token: str | None = None, **params: Any
+) -> tuple[int, dict[str, Any]]:
+    """POST a call as a urlencoded form, JSON-encoding complex values the way aiogram does."""
+    form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+    url = f"{server.base_url}/bot{token or server.token}/{method}"
+    async with http.post(url, data=form) as response:
+        return response.status, await response.json()
+
+
+def keyboard(*labels_and_data: tuple[str, str]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=label, callback_data=data)] for label, data in labels_and_data]
+    )
+
+
+# -- protocol basics ------------------------------------------------------------------------------
+
+
+async def test_get_me_over_plain_http(server: FakeBotAPI, http: aiohttp.ClientSession) -> None:
+    """getMe answers with Telegram's envelope and the bot user whose id is the token's prefix."""
+    async with http.get(f"{server.base_url}/bot{server.token}/getMe") as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body["ok"] is True
+    assert body["result"]["id"] == 123456
+    assert body["result"]["is_bot"] is True
+    assert body["result"]["username"] == "puente_test_bot"
+    assert {"can_join_groups", "can_read_all_group_messages", "supports_inline_queries"} <= body["result"].keys()
+
+
+async def test_get_me_through_aiogram(bot: Bot) -> None:
+    """aiogram's real AiohttpSession reaches the fake via TelegramAPIServer.from_base and parses User."""
+    me = await bot.get_me()
+    assert me.id == bot.id
+    assert me.username == "puente_test_bot"
+    assert me.first_name == "Puente Test"
+
+
+async def test_wrong_token_and_unknown_method(server: FakeBotAPI, http: aiohttp.ClientSession) -> None:
+    """A wrong token is 401 Unauthorized and an unknown method is 404 Not Found, as JSON errors."""
+    status, body = await call(http, server, "getMe", token="999:wrong")
+    assert (status, body) == (401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+    status, body = await call(http, server, "sendTelepathy")
+    assert (status, body) == (404, {"ok": False, "error_code": 404, "description": "Not Found"})
+
+
+async def test_wrong_token_raises_unauthorized_in_aiogram(server: FakeBotAPI) -> None:
+    """aiogram maps the fake's 401 to TelegramUnauthorizedError, like a revoked token in production."""
+    session = AiohttpSession(api=TelegramAPIServer.from_base(server.base_url))
+    wrong = Bot("42:not-the-token", session=session)
+    try:
+        with pytest.raises(TelegramUnauthorizedError):
+            await wrong.get_me()
+    finally:
+        await wrong.session.close()
+
+
+async def test_params_from_json_query_string_and_any_case(
+    server: FakeBotAPI, http: aiohttp.ClientSession, ana: FakeUser
+) -> None:
+    """Parameters are read from a JSON body or the query string, and method names ignore case."""
+    url = f"{server.base_url}/bot{server.token}/SENDMESSAGE"
+    async with http.post(url, json={"chat_id": ana.id, "text": "json"}) as response:
+        assert response.status == 200
+    async with http.get(url, params={"chat_id": str(ana.id), "text": "query"}) as response:
+        assert response.status == 200
+    assert [m.text for m in ana.messages] == ["json", "query"]
+    assert server.requests_per_method()["sendMessage"] == 2
+
+
+async def test_missing_required_fields_are_rejected(
+    server: FakeBotAPI, http: aiohttp.ClientSession, ana: FakeUser
+) -> None:
+    """A missing required parameter is a 400 worded like Telegram's ("... is empty")."""
+    status, body = await call(http, server, "sendMessage", chat_id=ana.id)
+    assert status == 400
+    assert body["description"] == "Bad Request: message text is empty"
+    status, body = await call(http, server, "sendMessage", text="hola")
+    assert body["description"] == "Bad Request: chat_id is empty"
+    status, body = await call(http, server, "sendMessage", chat_id=ana.id, text="   ")
+    assert body["description"] == "Bad Request: message text is empty"
+
+
+async def test_unknown_chat_is_not_found(bot: Bot) -> None:
+    """Sending to a chat no scripted user created is 400 "chat not found"."""
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(chat_id=987654321, text="hola")
+
+
+# -- sending and reading ----------------------------------------------------------------------------
+
+
+async def test_send_message_round_trip(bot: Bot, ana: FakeUser) -> None:
+    """sendMessage returns a Message aiogram parses, and the user sees the visible text and buttons."""
+    sent = await bot.send_message(
+        ana.id,
+        "<b>Hola</b> &amp; bienvenida",
+        parse_mode="HTML",
+        reply_markup=keyboard(("Sí", "yes"), ("No", "no")),
+    )
+    assert isinstance(sent, Message)
+    assert sent.chat.id == ana.id
+    assert sent.from_user is not None
+    assert sent.from_user.id == bot.id
+    assert sent.text == "Hola & bienvenida"
+    assert sent.html_text == "<b>Hola</b> &amp; bienvenida"
+    assert isinstance(sent.reply_markup, InlineKeyboardMarkup)
+    assert [[b.callback_data for b in row] for row in sent.reply_markup.inline_keyboard] == [["yes"], ["no"]]
+
+    received = await ana.next_message(timeout=1)
+    assert received.message_id == sent.message_id
+    assert received.text == "Hola & bienvenida"
+    assert received.buttons == [[("Sí", "yes")], [("No", "no")]]
+    assert ana.buttons() == ["Sí", "No"]
+
+
+async def test_message_ids_are_per_chat_and_increasing(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """Message ids increase within a chat, shared with the user's own messages, independently per chat."""
+    ben = server.user(first_name="Ben", language_code="en")
+    first = await bot.send_message(ana.id, "1")
+    await ana.send("hola")
+    second = await bot.send_message(ana.id, "2")
+    other = await bot.send_message(ben.id, "1")
+    assert (first.message_id, second.message_id, other.message_id) == (1, 3, 1)
+
+
+async def test_text_over_4096_characters_is_rejected(bot: Bot, ana: FakeUser) -> None:
+    """4097 visible characters are "message is too long"; markup does not count toward the limit."""
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(ana.id, "a" * 4097)
+    await bot.send_message(ana.id, "a" * 4096)
+    await bot.send_message(ana.id, "<b>" + "&lt;" * 4096 + "</b>", parse_mode="HTML")
+    assert [len(m.text) for m in ana.messages] == [4096, 4096]
+
+
+@pytest.mark.parametrize(
+    ("html", "detail"),
+    [
+        ("<div>hola</div>", 'Unsupported start tag "div"'),
+        ("<b>hola</i>", "Unmatched end tag"),
+        ("<b>hola", 'Can\'t find end tag corresponding to start tag "b"'),
+        ("1 < 2", "Unexpected end of name token"),
+        ("<br/>", 'Unsupported start tag "br/"'),
+    ],
+)
+async def test_invalid_html_is_rejected(bot: Bot, ana: FakeUser, html: str, detail: str) -> None:
+    """HTML Telegram cannot parse is a 400 "can't parse entities", as in production."""
+    with pytest.raises(TelegramBadRequest, match="can't parse entities") as error:
+        await bot.send_message(ana.id, html, parse_mode="HTML")
+    assert detail in error.value.message
+
+
+async def test_callback_data_over_64_bytes_is_rejected(bot: Bot, ana: FakeUser) -> None:
+    """callback_data is limited to 64 UTF-8 bytes (not characters): BUTTON_DATA_INVALID beyond."""
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.send_message(ana.id, "x", reply_markup=keyboard(("A", "d" * 65)))
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await bot.send_message(ana.id, "x", reply_markup=keyboard(("A", "ñ" * 33)))  # 66 bytes
+    await bot.send_message(ana.id, "x", reply_markup=keyboard(("A", "d" * 64)))
+
+
+async def test_inline_button_needs_exactly_one_action(
+    server: FakeBotAPI, http: aiohttp.ClientSession, ana: FakeUser
+) -> None:
+    """An inline button with only text is rejected, as Telegram has no text-only inline buttons."""
+    markup = {"inline_keyboard": [[{"text": "A"}]]}
+    status, body = await call(http, server, "sendMessage", chat_id=ana.id, text="x", reply_markup=markup)
+    assert status == 400
+    assert "Text buttons are unallowed" in body["description"]
+
+
+async def test_blocked_user_gives_403(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """After the user blocks the bot, sends get 403 "bot was blocked by the user" until unblocked."""
+    server.block(ana.id)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await bot.send_message(ana.id, "hola")
+    server.unblock(ana.id)
+    await bot.send_message(ana.id, "hola")
+
+
+# -- editing and callbacks ----------------------------------------------------------------------------
+
+
+async def test_edit_message_text_and_not_modified(bot: Bot, ana: FakeUser) -> None:
+    """An identical edit is "message is not modified"; a real edit updates the message and its history."""
+    markup = keyboard(("Sí", "yes"))
+    sent = await bot.send_message(ana.id, "¿Continuar?", reply_markup=markup)
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_text("¿Continuar?", chat_id=ana.id, message_id=sent.message_id, reply_markup=markup)
+
+    edited = await bot.edit_message_text("Listo", chat_id=ana.id, message_id=sent.message_id)
+    assert isinstance(edited, Message)
+    assert edited.edit_date is not None
+    assert edited.reply_markup is None  # an edit without reply_markup removes the keyboard
+    message = ana.last_message
+    assert (message.text, message.edited, message.history[0].text) == ("Listo", True, "¿Continuar?")
+
+    with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+        await bot.edit_message_text("x", chat_id=ana.id, message_id=999)
+
+
+async def test_edit_reply_markup(bot: Bot, ana: FakeUser) -> None:
+    """editMessageReplyMarkup swaps the keyboard and refuses a no-op."""
+    sent = await bot.send_message(ana.id, "Elige", reply_markup=keyboard(("A", "a")))
+    await bot.edit_message_reply_markup(chat_id=ana.id, message_id=sent.message_id, reply_markup=keyboard(("B", "b")))
+    assert ana.buttons() == ["B"]
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_reply_markup(
+            chat_id=ana.id, message_id=sent.message_id, reply_markup=keyboard(("B", "b"))
+        )
+
+
+async def test_answer_callback_query_only_once(bot: Bot, ana: FakeUser) -> None:
+    """A callback query can be answered once; the second answer is "query is too old"."""
+    await bot.send_message(ana.id, "¿Continuar?", reply_markup=keyboard(("Sí", "yes")))
+    query_id = await ana.tap("Sí")
+    assert await bot.answer_callback_query(query_id, text="¡Bien!")
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await bot.answer_callback_query(query_id)
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await bot.answer_callback_query("not-a-query")
+    assert [(a.query_id, a.text, a.show_alert) for a in ana.callback_answers] == [(query_id, "¡Bien!", False)]
+
+
+async def test_tap_unknown_label_lists_available_buttons(bot: Bot, ana: FakeUser) -> None:
+    """Tapping a label that is not there fails the test with the labels that are."""
+    await bot.send_message(ana.id, "¿Tienes pasaporte?", reply_markup=keyboard(("Sí", "yes"), ("No", "no")))
+    with pytest.raises(AssertionError, match=r"Available buttons: \['Sí', 'No'\]"):
+        await ana.tap("Tal vez")
+
+
+async def test_tap_builds_callback_query_on_current_or_older_message(
+    bot: Bot, server: FakeBotAPI, ana: FakeUser, http: aiohttp.ClientSession
+) -> None:
+    """A tap enqueues a callback_query with the message as it is now; older keyboards stay tappable."""
+    old = await bot.send_message(ana.id, "Primera", reply_markup=keyboard(("Uno", "1")))
+    await bot.send_message(ana.id, "Segunda", reply_markup=keyboard(("Dos", "2")))
+    await ana.tap("Dos")
+    await ana.tap(data="1", message=ana.messages[0])
+    _, body = await call(http, server, "getUpdates")
+    updates = [Update.model_validate(u, context={"bot": bot}) for u in body["result"]]
+    queries = [u.callback_query for u in updates]
+    assert all(isinstance(q, CallbackQuery) for q in queries)
+    assert [(q.data, q.message.message_id) for q in queries if q and q.message] == [
+        ("2", old.message_id + 1),
+        ("1", old.message_id),
+    ]
+
+
+# -- getUpdates ---------------------------------------------------------------------------------------
+
+
+async def test_get_updates_offset_confirms(server: FakeBotAPI, http: aiohttp.ClientSession, ana: FakeUser) -> None:
+    """Unconfirmed updates are returned again; an offset forgets every update below it."""
+    first = await ana.send("uno")
+    second = await ana.send("dos")
+    _, body = await call(http, server, "getUpdates")
+    assert [u["update_id"] for u in body["result"]] == [first, second]
+    _, body = await call(http, server, "getUpdates", limit=1)
+    assert [u["update_id"] for u in body["result"]] == [first]
+    _, body = await call(http, server, "getUpdates", offset=second)
+    assert [u["update_id"] for u in body["result"]] == [second]
+    _, body = await call(http, server, "getUpdates", offset=second + 1)
+    assert body["result"] == []
+
+
+async def test_long_poll_wakes_up_when_user_sends(bot: Bot, ana: FakeUser) -> None:
+    """A waiting getUpdates returns as soon as a user sends, with a bot_command entity for "/start"."""
+    poll = asyncio.create_task(bot(GetUpdates(timeout=5)))
+    await asyncio.sleep(0.05)
+    assert not poll.done()
+    started = time.monotonic()
+    await ana.send("/start ref_42")
+    updates = await asyncio.wait_for(poll, 2)
+    assert time.monotonic() - started < 1
+    [update] = updates
+    assert update.message is not None
+    assert update.message.text == "/start ref_42"
+    assert update.message.from_user is not None
+    assert update.message.from_user.language_code == "es"
+    assert [(e.type, e.offset, e.length) for e in update.message.entities or []] == [("bot_command", 0, 6)]
+
+
+async def test_long_poll_times_out_empty(bot: Bot) -> None:
+    """With nothing to deliver, getUpdates waits for its timeout and returns an empty list."""
+    started = time.monotonic()
+    assert await bot(GetUpdates(timeout=1)) == []
+    assert 0.9 < time.monotonic() - started < 3
+
+
+async def test_newer_poll_terminates_older_with_conflict(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """A second getUpdates ends the waiting one with 409 Conflict and then receives the updates itself."""
+    old = asyncio.create_task(bot(GetUpdates(timeout=5)))
+    await asyncio.sleep(0.05)
+    new = asyncio.create_task(bot(GetUpdates(timeout=5)))
+    with pytest.raises(TelegramConflictError, match="terminated by other getUpdates request"):
+        await asyncio.wait_for(old, 2)
+    await ana.send("hola")
+    [update] = await asyncio.wait_for(new, 2)
+    assert update.message is not None
+    assert update.message.text == "hola"
+    assert server.stats.conflicts == 1
+
+
+async def test_allowed_updates_filters_types(bot: Bot, ana: FakeUser) -> None:
+    """Updates of types the bot did not ask for in allowed_updates are never delivered."""
+    await bot.send_message(ana.id, "x", reply_markup=keyboard(("A", "a")))
+    await ana.tap("A")
+    await ana.send("texto")
+    updates = await bot(GetUpdates(allowed_updates=["message"]))
+    assert [u.message.text for u in updates if u.message] == ["texto"]
+    assert all(u.callback_query is None for u in updates)
+
+
+async def test_duplicate_update_is_delivered_again(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """duplicate_update re-delivers an already confirmed update with the same id, despite the offset."""
+    update_id = await ana.send("hola")
+    [first] = await bot(GetUpdates())
+    assert await bot(GetUpdates(offset=update_id + 1)) == []
+    server.duplicate_update(update_id)
+    [again] = await bot(GetUpdates(offset=update_id + 1))
+    assert again.update_id == first.update_id
+    assert again.message == first.message
+
+
+# -- failures and limits --------------------------------------------------------------------------------
+
+
+async def test_injected_429_carries_retry_after(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """fail_next with 429 makes aiogram raise TelegramRetryAfter with the injected retry_after, once."""
+    fault = server.fail_next("sendMessage", status=429, retry_after=7)
+    with pytest.raises(TelegramRetryAfter) as error:
+        await bot.send_message(ana.id, "hola")
+    assert error.value.retry_after == 7
+    assert fault.remaining == 0
+    await bot.send_message(ana.id, "hola")
+    assert [c.status for c in server.calls_to("sendMessage")] == [429, 200]
+    assert len(ana.messages) == 1
+
+
+async def test_injected_failure_scoped_to_chat_and_after_effect(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """A chat-scoped fault spares other chats; after_effect delivers the message yet reports an error."""
+    ben = server.user(first_name="Ben")
+    server.fail_next("sendMessage", status=502, chat_id=ana.id, after_effect=True)
+    await bot.send_message(ben.id, "para Ben")
+    with pytest.raises(Exception, match="Bad Gateway"):
+        await bot.send_message(ana.id, "para Ana")
+    assert [m.text for m in ana.messages] == ["para Ana"]
+    assert server.stats.injected_failures == 1
+
+
+async def test_rate_limits_produce_429(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """With a per-chat limit, a burst beyond it is answered 429 with retry_after >= 1 and counted."""
+    server.set_rate_limits(per_chat_per_second=1)
+    await bot.send_message(ana.id, "1")
+    with pytest.raises(TelegramRetryAfter) as error:
+        await bot.send_message(ana.id, "2")
+    assert error.value.retry_after >= 1
+    assert server.stats.rate_limited == 1
+    assert server.stats.responses_by_status[429] == 1
+    other = server.user(first_name="Ben")
+    await bot.send_message(other.id, "per-chat limits are independent")
+
+
+async def test_global_rate_limit(bot: Bot, server: FakeBotAPI) -> None:
+    """The global limit caps sends across all chats."""
+    server.set_rate_limits(global_per_second=3)
+    users = [server.user(first_name=f"U{i}") for i in range(5)]
+    outcomes = []
+    for user in users:
+        try:
+            await bot.send_message(user.id, "hola")
+            outcomes.append("ok")
+        except TelegramRetryAfter:
+            outcomes.append("429")
+    assert outcomes == ["ok", "ok", "ok", "429", "429"]
+
+
+# -- commands ---------------------------------------------------------------------------------------------
+
+
+async def test_set_my_commands_validates_and_stores_per_scope(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """Commands are validated like Telegram's and stored per (scope, language_code)."""
+    await bot.set_my_commands([BotCommand(command="start", description="Empezar")], language_code="es")
+    await bot.set_my_commands(
+        [BotCommand(command="help", description="Ayuda")], scope=BotCommandScopeChat(chat_id=ana.id)
+    )
+    assert [c.command for c in await bot.get_my_commands(language_code="es")] == ["start"]
+    assert await bot.get_my_commands() == []
+    assert server.commands({"type": "chat", "chat_id": ana.id}) == [{"command": "help", "description": "Ayuda"}]
+    with pytest.raises(TelegramBadRequest, match="BOT_COMMAND_INVALID"):
+        await bot.set_my_commands([BotCommand(command="Start", description="x")])
+    with pytest.raises(TelegramBadRequest, match="BOT_COMMAND_DESCRIPTION_INVALID"):
+        await bot.set_my_commands([BotCommand(command="start", description="x" * 257)])
+
+
+# -- a real dispatcher ----------------------------------------------------------------------------------
+
+
+async def test_real_dispatcher_conversation(server: FakeBotAPI, ana: FakeUser) -> None:
+    """An aiogram Dispatcher polling the fake answers a scripted user's command and button tap."""
+    dispatcher = Dispatcher()
+
+    @dispatcher.message(CommandStart())
+    async def start(message: Message) -> None:
+        await message.answer("¿Hablas español?", reply_markup=keyboard(("Sí", "lang:es"), ("No", "lang:en")))
+
+    @dispatcher.callback_query(F.data.startswith("lang:"))
+    async def language(query: CallbackQuery) -> None:
+        await query.answer("OK")
+        assert isinstance(query.message, Message)
+        await query.message.edit_text(f"Idioma: {query.data}")
+
+    session = AiohttpSession(api=TelegramAPIServer.from_base(server.base_url))
+    real_bot = Bot(server.token, session=session)
+    polling = asyncio.create_task(dispatcher.start_polling(real_bot, handle_signals=False, polling_timeout=1))
+    try:
+        await ana.send("/start")
+        question = await ana.next_message(timeout=5)
+        assert question.labels == ["Sí", "No"]
+        await ana.tap("Sí")
+        await ana.wait_until(lambda: question.edited, timeout=5)
+        assert question.text == "Idioma: lang:es"
+        assert [a.text for a in ana.callback_answers] == ["OK"]
+        assert await ana.wait_idle(quiet=0.2) == []
+    finally:
+        await dispatcher.stop_polling()
+        await asyncio.wait_for(polling, 5)
+
+
+async def test_next_message_timeout_describes_the_chat(bot: Bot, ana: FakeUser) -> None:
+    """Waiting in vain raises TimeoutError that shows what the chat last saw."""
+    await bot.send_message(ana.id, "Última", reply_markup=keyboard(("A", "a")))
+    await ana.next_message(timeout=1)
+    with pytest.raises(TimeoutError, match=r"last bot message #1: 'Última' buttons=\['A'\]"):
+        await ana.next_message(timeout=0.2)
+
+
+# -- cross-check against the official reference --------------------------------------------------------
+
+
+def _reference() -> dict[str, Any]:
+    if not REFERENCE.exists():
+        pytest.skip(f"Bot API reference not available at {REFERENCE}")
+    data: dict[str, Any] = json.loads(REFERENCE.read_text(encoding="utf-8"))
+    return data
+
+
+def test_schema_matches_reference() -> None:
+    """schema.py's hand-written methods have exactly the reference's fields, types and required flags."""
+    reference = _reference()
+    for method in METHODS:
+        documented = reference["methods"][method.name]
+        expected = [(f["name"], tuple(f["types"]), f["required"]) for f in documented.get("fields", [])]
+        actual = [(f.name, f.types, f.required) for f in method.fields]
+        assert actual == expected, f"{method.name} differs from the reference"
+        names = {f.name for f in method.fields}
+        for requirement in method.requirements:
+            assert {*requirement.fields, requirement.unless} <= names, method.name
+    documented_updates = tuple(f["name"] for f in reference["types"]["Update"]["fields"] if f["name"] != "update_id")
+    assert documented_updates == UPDATE_TYPES
+
+
+def _check_object(reference: dict[str, Any], type_name: str, value: Any, path: str) -> None:
+    """Recursively check ``value`` against reference type ``type_name``: known fields, required present."""
+    if type_name.startswith("Array of "):
+        assert isinstance(value, list), path
+        for index, item in enumerate(value):
+            _check_object(reference, type_name.removeprefix("Array of "), item, f"{path}[{index}]")
+        return
+    spec = reference["types"].get(type_name)
+    if spec is None:
+        return  # a scalar such as String or Integer
+    if "subtypes" in spec:
+        _check_object(reference, spec["subtypes"][0], value, path)  # Message for MaybeInaccessibleMessage
+        return
+    assert isinstance(value, dict), path
+    fields = {f["name"]: f for f in spec.get("fields", [])}
+    assert set(value) <= set(fields), f"{path}: unknown fields {set(value) - set(fields)}"
+    missing = {name for name, f in fields.items() if f["required"]} - set(value)
+    assert not missing, f"{path}: missing required {missing}"
+    for name, item in value.items():
+        _check_object(reference, fields[name]["types"][0], item, f"{path}.{name}")
+
+
+async def test_fake_payloads_match_reference(
+    bot: Bot, server: FakeBotAPI, ana: FakeUser, http: aiohttp.ClientSession
+) -> None:
+    """Every object the fake emits (User, Message, Update, CallbackQuery, media) is shaped per the reference."""
+    reference = _reference()
+    _, me = await call(http, server, "getMe")
+    _check_object(reference, "User", me["result"], "getMe")
+    await bot.send_message(ana.id, "<b>Hola</b>", parse_mode="HTML", reply_markup=keyboard(("Sí", "yes")))
+    await ana.send("/start")
+    await ana.send_photo(caption="pasaporte")
+    await ana.send_sticker()
+    await ana.send_voice()
+    await ana.send_contact()
+    await ana.tap("Sí")
+    _, updates = await call(http, server, "getUpdates")
+    _check_object(reference, "Array of Update", updates["result"], "getUpdates")
+    parsed = [Update.model_validate(u, context={"bot": bot}) for u in updates["result"]]
+    assert [u.event_type for u in parsed] == ["message"] * 5 + ["callback_query"]
+    _, info = await call(http, server, "getWebhookInfo")
+    _check_object(reference, "WebhookInfo", info["result"], "getWebhookInfo")

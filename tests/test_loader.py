@@ -1,0 +1,107 @@
+"""A broken data file stops startup with a message naming the file and the node."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.loader import PROGRAMS_DIR, FlowError, load_program
+
+SOURCE = PROGRAMS_DIR / "venezuela-2022"
+
+
+@pytest.fixture
+def program_dir(tmp_path: Path) -> Path:
+    target = tmp_path / "venezuela-2022"
+    shutil.copytree(SOURCE, target)
+    return target
+
+
+def edit(path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def question(data: dict, question_id: str) -> dict:
+    return next(q for q in data["questions"] if q["id"] == question_id)
+
+
+def refuse(folder: Path, *fragments: str) -> FlowError:
+    with pytest.raises(FlowError) as caught:
+        load_program(folder)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+    return caught.value
+
+
+def test_shipped_program_loads() -> None:
+    """The shipped program passes every check."""
+    assert load_program(SOURCE).id == "venezuela-2022"
+
+
+def test_next_to_a_missing_question(program_dir: Path) -> None:
+    """An option leading nowhere names the question and the missing target."""
+    edit(program_dir / "questionnaire.yaml", lambda d: question(d, "location")["options"][0].update(next="nowhere"))
+    refuse(program_dir, "questionnaire.yaml", "node 'location'", "'nowhere'")
+
+
+def test_duplicate_question_id(program_dir: Path) -> None:
+    """Two questions with one id are refused."""
+    edit(program_dir / "questionnaire.yaml", lambda d: d["questions"].append(dict(question(d, "flight"))))
+    refuse(program_dir, "node 'flight'", "not unique")
+
+
+def test_unreachable_question(program_dir: Path) -> None:
+    """A question no path reaches is refused by name."""
+
+    def orphan(d: dict) -> None:
+        extra = dict(question(d, "flight"), id="orphan")
+        d["questions"].append(extra)
+
+    edit(program_dir / "questionnaire.yaml", orphan)
+    refuse(program_dir, "node 'orphan'", "no path")
+
+
+def test_a_loop_is_refused(program_dir: Path) -> None:
+    """A path that never ends (a loop back to the start) is refused."""
+    edit(program_dir / "questionnaire.yaml", lambda d: question(d, "flight").update(next="nationality"))
+    refuse(program_dir, "loop")
+
+
+def test_rule_without_known_source(program_dir: Path) -> None:
+    """Every rule cites a listed source."""
+    edit(program_dir / "rules.yaml", lambda d: d["rules"][0].update(source="hearsay"))
+    refuse(program_dir, "rules.yaml", "node 'E1'", "hearsay")
+
+
+def test_rule_without_date(program_dir: Path) -> None:
+    """Every rule carries a date."""
+    edit(program_dir / "rules.yaml", lambda d: d["rules"][1].pop("date"))
+    refuse(program_dir, "rules.yaml", "node 'MX1'", "date")
+
+
+def test_condition_on_unknown_option(program_dir: Path) -> None:
+    """A rule naming an option the question lacks is refused (a typo would otherwise never fire)."""
+    edit(program_dir / "rules.yaml", lambda d: d["rules"][3]["fails_when"].update({"is": "yess"}))
+    refuse(program_dir, "node 'B2'", "removal_order.yess")
+
+
+def test_wrong_schema_version(program_dir: Path) -> None:
+    """A file written for another schema version is refused."""
+    edit(program_dir / "rules.yaml", lambda d: d.update(schema=99))
+    refuse(program_dir, "rules.yaml", "schema")
+
+
+def test_missing_translation(program_dir: Path) -> None:
+    """A text key absent from one language is refused, naming the language and the key."""
+    program = load_program(SOURCE)
+    keys = program.text_keys()
+    error = None
+    with pytest.raises(FlowError) as caught:
+        load_program(program_dir, known_texts={"en": keys, "ht": keys - {"q.flight"}})
+    error = str(caught.value)
+    assert "'ht'" in error and "q.flight" in error
