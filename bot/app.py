@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import sys
@@ -18,7 +19,7 @@ from aiogram.utils.token import TokenValidationError
 
 from bot import logs
 from bot.config import Settings
-from bot.conversation import Conversation, Person
+from bot.conversation import Conversation
 from bot.i18n import Translator
 from bot.outgoing import Outgoing, Reply
 from bot.storage import Store, open_store
@@ -119,7 +120,7 @@ async def register_commands(bot: Bot, translator: Translator, default_language: 
 
 
 async def run(settings: Settings) -> int:
-    """Run long polling until stopped. Returns the process exit code."""
+    """`python -m bot`: check the setup, then poll until stopped. Returns the process exit code."""
     logs.configure(settings.log_level)
     logs.set_id_secret(settings.log_id_secret.get_secret_value() if settings.log_id_secret else None)
     if settings.bot_token is None or not settings.bot_token.get_secret_value().strip():
@@ -130,6 +131,14 @@ async def run(settings: Settings) -> int:
     except Exception as exc:  # a broken data file or catalog: say which, and refuse to start
         print(f"Puente cannot start: {exc}", file=sys.stderr)
         return 4
+    return await serve(settings, core)
+
+
+async def serve(
+    settings: Settings, core: Core, *, handle_signals: bool = True, stop: asyncio.Event | None = None
+) -> int:
+    """Connect to the Bot API and the store, then long-poll until a signal (or `stop`, for tests) ends it."""
+    assert settings.bot_token is not None
     try:
         bot = make_bot(settings, settings.bot_token.get_secret_value().strip())
     except TokenValidationError:
@@ -146,16 +155,24 @@ async def run(settings: Settings) -> int:
         await bot.delete_webhook(drop_pending_updates=False)
         await register_commands(bot, core.translator, settings.default_language)
         dispatcher = build_dispatcher(conversation_for(core, store, settings), TelegramSender(bot))
-        await dispatcher.start_polling(
-            bot,
-            polling_timeout=settings.polling_timeout,
-            allowed_updates=dispatcher.resolve_used_update_types(),
-            close_bot_session=False,
-        )
+        stopper = asyncio.create_task(_stop_when(stop, dispatcher)) if stop is not None else None
+        try:
+            await dispatcher.start_polling(
+                bot,
+                polling_timeout=settings.polling_timeout,
+                allowed_updates=dispatcher.resolve_used_update_types(),
+                handle_signals=handle_signals,
+                close_bot_session=False,
+            )
+        finally:
+            if stopper is not None:
+                stopper.cancel()
         return 0
     finally:
         await bot.session.close()
         await store.close()
 
 
-__all__ = ["Core", "Person", "build_dispatcher", "load_core", "make_bot", "register_commands", "run"]
+async def _stop_when(stop: asyncio.Event, dispatcher: Dispatcher) -> None:
+    await stop.wait()
+    await dispatcher.stop_polling()

@@ -12,7 +12,7 @@ from babel.messages.pofile import read_po
 
 LANGUAGES = ("es", "ht", "en")
 LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
-PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 #: Babel's CLDR data has no Haitian Creole dates (it falls back to French, "octobre"); Creole is written from the
 #: catalog's own month names instead.

@@ -11,6 +11,7 @@ from babel.messages.pofile import read_po
 
 from bot.app import Core
 from bot.i18n import LANGUAGES, LOCALES_DIR, PLACEHOLDER, Translator
+from bot.intents import Answer
 from bot.outgoing import MAX_TEXT
 from bot.telegram.callbacks import pack
 from bot.texts import transport_keys
@@ -65,19 +66,41 @@ def test_creole_months_are_creole(core: Core) -> None:
     """All twelve Creole months come from the glossary, not from Babel's French fallback."""
     months = [core.translator.date("ht", dt.date(2022, m, 1)).split()[1] for m in range(1, 13)]
     assert months == [
-        "janvye", "fevriye", "mas", "avril", "me", "jen", "jiyè", "out", "septanm", "oktòb", "novanm", "desanm",
+        "janvye",
+        "fevriye",
+        "mas",
+        "avril",
+        "me",
+        "jen",
+        "jiyè",
+        "out",
+        "septanm",
+        "oktòb",
+        "novanm",
+        "desanm",
     ]
 
 
 def test_every_text_fits_a_message_and_every_button_its_limits(core: Core) -> None:
-    """No text exceeds Telegram's 4096 characters; every button's callback data fits 64 bytes."""
+    """Every text fills all its placeholders and fits Telegram's 4096 characters; callback data fits 64 bytes."""
     dates = {name: dt.date(2022, 12, 31) for name in core.program.ruleset.dates}
     for lang in LANGUAGES:
         for key in needed_keys(core):
-            text = core.translator.text(lang, key, date=dt.date(2022, 12, 31), number=99, total=99, count=99,
-                                        answer="x" * 40, day=31, month="septiembre", year=2022, **dates)
+            text = core.translator.text(
+                lang,
+                key,
+                date=dt.date(2022, 12, 31),
+                number=99,
+                total=99,
+                count=99,
+                answer="x" * 40,
+                day=31,
+                month="septiembre",
+                year=2022,
+                **dates,
+            )
             assert len(text) <= MAX_TEXT, (lang, key)
-    from bot.intents import Answer
+            assert not PLACEHOLDER.search(text), (lang, key, text)  # every placeholder filled
 
     for question in core.program.questionnaire.questions:
         for option in question.options:

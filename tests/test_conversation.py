@@ -75,11 +75,13 @@ async def test_consent_starts_the_questionnaire(conversation: Conversation, stor
     assert "What is your nationality?" in last_text(reply)
     assert "Venezuelan" in labels(reply)
     stored = await store.load(ANA.user_id)
-    assert stored is not None and stored.language == "en" and stored.session.node == "nationality"
+    assert stored is not None
+    assert stored.language == "en"
+    assert stored.session.node == "nationality"
 
 
 async def test_typed_answers_work_like_buttons(conversation: Conversation, store: MemoryStore) -> None:
-    """"1" picks the first option; "sí" answers a yes/no question; gibberish re-asks with the buttons."""
+    """ "1" picks the first option; "sí" answers a yes/no question; gibberish re-asks with the buttons."""
     await consent(conversation, "es")
     await conversation.handle(ANA, Typed("1"))
     await conversation.handle(ANA, Typed("Panamá"))
@@ -103,7 +105,9 @@ async def test_language_switch_keeps_answers(conversation: Conversation, store: 
     assert last_text(reply).endswith("Ki kote w ye kounye a?")
     assert "Meksik" in labels(reply)
     stored = await store.load(ANA.user_id)
-    assert stored is not None and stored.language == "ht" and dict(stored.session.answers) == {"nationality": "venezuelan"}
+    assert stored is not None
+    assert stored.language == "ht"
+    assert dict(stored.session.answers) == {"nationality": "venezuelan"}
 
 
 async def test_old_button_is_handled_gracefully(conversation: Conversation, store: MemoryStore) -> None:
@@ -111,10 +115,12 @@ async def test_old_button_is_handled_gracefully(conversation: Conversation, stor
     await consent(conversation, "en")
     await conversation.handle(ANA, Answer("nationality", "venezuelan"))
     reply = await conversation.handle(ANA, Answer("nationality", "other"))
-    assert reply.toast and "earlier question" in reply.toast
+    assert reply.toast
+    assert "earlier question" in reply.toast
     assert "Where are you now?" in last_text(reply)
     stored = await store.load(ANA.user_id)
-    assert stored is not None and dict(stored.session.answers) == {"nationality": "venezuelan"}
+    assert stored is not None
+    assert dict(stored.session.answers) == {"nationality": "venezuelan"}
 
 
 async def test_sticker_gets_a_polite_reask(conversation: Conversation) -> None:
@@ -129,7 +135,8 @@ async def test_answer_edit_shows_what_was_chosen(conversation: Conversation) -> 
     """After a tap, the question's message is edited to show the chosen answer."""
     await consent(conversation, "en")
     reply = await conversation.handle(ANA, Answer("nationality", "venezuelan"))
-    assert reply.edit_source is not None and "Venezuelan" in reply.edit_source
+    assert reply.edit_source is not None
+    assert "Venezuelan" in reply.edit_source
 
 
 async def test_delete_after_confirmation(conversation: Conversation, store: MemoryStore) -> None:
@@ -137,9 +144,11 @@ async def test_delete_after_confirmation(conversation: Conversation, store: Memo
     await consent(conversation, "ht")
     await conversation.handle(ANA, Answer("nationality", "venezuelan"))
     confirm = await conversation.handle(ANA, AskDelete())
-    assert len(labels(confirm)) == 2 and await store.load(ANA.user_id) is not None
+    assert len(labels(confirm)) == 2
+    assert await store.load(ANA.user_id) is not None
     kept = await conversation.handle(ANA, ConfirmDelete(confirmed=False))
-    assert await store.load(ANA.user_id) is not None and kept.messages
+    assert await store.load(ANA.user_id) is not None
+    assert kept.messages
     done = await conversation.handle(ANA, ConfirmDelete(confirmed=True))
     assert await store.load(ANA.user_id) is None
     assert "efase" in last_text(done)
@@ -150,9 +159,11 @@ async def test_duplicate_update_is_processed_once(conversation: Conversation, st
     await consent(conversation, "en")
     first = await conversation.handle(ANA, Answer("nationality", "venezuelan"), update_id=77)
     again = await conversation.handle(ANA, Answer("nationality", "venezuelan"), update_id=77)
-    assert first.messages and again == Reply()
+    assert first.messages
+    assert again == Reply()
     stored = await store.load(ANA.user_id)
-    assert stored is not None and stored.session.history == ("nationality",)
+    assert stored is not None
+    assert stored.session.history == ("nationality",)
 
 
 async def test_back_from_the_result(conversation: Conversation) -> None:

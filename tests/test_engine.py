@@ -46,9 +46,11 @@ def test_back_at_first_question_says_so(core: Core) -> None:
 def test_back_after_the_result_reopens_the_last_question(core: Core) -> None:
     """A finished person can go back to the last question and change it."""
     session, events = answer_all(core, ("nationality", "h2b_country"))
-    assert session.finished and any(isinstance(e, OutcomeReached) for e in events)
+    assert session.finished
+    assert any(isinstance(e, OutcomeReached) for e in events)
     session, events = engine.step(core.program, session, engine.Back(), TODAY)
-    assert session.node == "nationality" and asked(events).question_id == "nationality"
+    assert session.node == "nationality"
+    assert asked(events).question_id == "nationality"
 
 
 def test_a_stale_button_changes_nothing(core: Core) -> None:
@@ -64,7 +66,8 @@ def test_unknown_option_is_not_understood(core: Core) -> None:
     """An option id the question does not have (a forged button) re-asks."""
     session = engine.new_session(core.program)
     after, events = engine.step(core.program, session, engine.Choose("nationality", "martian"), TODAY)
-    assert after == session and isinstance(events[0], NotUnderstood)
+    assert after == session
+    assert isinstance(events[0], NotUnderstood)
 
 
 def test_restart_forgets_everything(core: Core) -> None:
@@ -89,7 +92,7 @@ def test_dates_that_cannot_have_happened_yet_are_not_offered(core: Core) -> None
 
 
 def test_progress_counts_up_and_never_promises_too_few(core: Core) -> None:
-    """"Question n of N": n grows by one per answer and N never falls below the questions really left."""
+    """ "Question n of N": n grows by one per answer and N never falls below the questions really left."""
     session = engine.new_session(core.program)
     session, events = engine.step(core.program, session, engine.Show(), TODAY)
     seen = []

@@ -201,6 +201,27 @@ async def test_message_ids_are_per_chat_and_increasing(bot: Bot, server: FakeBot
     assert (first.message_id, second.message_id, other.message_id) == (1, 3, 1)
 
 
+async def test_html_entities_use_utf16_offsets(bot: Bot, ana: FakeUser) -> None:
+    """HTML becomes entities with UTF-16 offsets, so text after an emoji is still formatted correctly."""
+    sent = await bot.send_message(ana.id, '😀 <b>hola</b> <a href="https://example.org">web</a>', parse_mode="HTML")
+    assert sent.text == "😀 hola web"
+    assert [(e.type, e.offset, e.length) for e in sent.entities or []] == [("bold", 3, 4), ("text_link", 8, 3)]
+    assert ana.last_message.source_text == '😀 <b>hola</b> <a href="https://example.org">web</a>'
+
+
+async def test_multipart_form_with_a_file_part(server: FakeBotAPI, http: aiohttp.ClientSession, ana: FakeUser) -> None:
+    """multipart/form-data bodies are decoded, JSON-encoded fields included; file parts are ignored."""
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(ana.id))
+    form.add_field("text", "con adjunto")
+    form.add_field("reply_markup", json.dumps({"inline_keyboard": [[{"text": "A", "callback_data": "a"}]]}))
+    form.add_field("document", b"%PDF-1.4", filename="doc.pdf", content_type="application/pdf")
+    async with http.post(f"{server.base_url}/bot{server.token}/sendMessage", data=form) as response:
+        assert response.status == 200
+    assert ana.last_message.buttons == [[("A", "a")]]
+    assert "document" not in server.calls[-1].params
+
+
 async def test_text_over_4096_characters_is_rejected(bot: Bot, ana: FakeUser) -> None:
     """4097 visible characters are "message is too long"; markup does not count toward the limit."""
     with pytest.raises(TelegramBadRequest, match="message is too long"):
@@ -324,6 +345,40 @@ async def test_tap_builds_callback_query_on_current_or_older_message(
     ]
 
 
+async def test_copy_delete_and_chat_action(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """copyMessage copies a user's photo into another chat; deleteMessage hides it; chat actions are kept."""
+    staff = server.user(first_name="Staff", language_code="en")
+    await ana.send_photo(caption="pasaporte")
+    copied = await bot.copy_message(chat_id=staff.id, from_chat_id=ana.id, message_id=1)
+    assert staff.last_message.message_id == copied.message_id
+    assert (staff.last_message.text, "photo" in staff.last_message.content) == ("pasaporte", True)
+
+    await bot.send_chat_action(ana.id, "typing")
+    sent = await bot.send_message(ana.id, "borrar")
+    assert await bot.delete_message(ana.id, sent.message_id)
+    assert ana.messages == []
+    assert ana.chat_actions == ["typing"]
+    with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+        await bot.delete_message(ana.id, sent.message_id)
+    with pytest.raises(TelegramBadRequest, match="message to copy not found"):
+        await bot.copy_message(chat_id=staff.id, from_chat_id=ana.id, message_id=99)
+
+
+async def test_wait_idle_collects_a_burst(bot: Bot, ana: FakeUser) -> None:
+    """wait_idle returns once the bot has been quiet in the chat, with the unread burst of messages."""
+
+    async def burst() -> None:
+        for text in ("uno", "dos", "tres"):
+            await bot.send_message(ana.id, text)
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(burst())
+    messages = await ana.wait_idle(quiet=0.2, timeout=5)
+    await task
+    assert [m.text for m in messages] == ["uno", "dos", "tres"]
+    assert ana.unread == []
+
+
 # -- getUpdates ---------------------------------------------------------------------------------------
 
 
@@ -377,6 +432,27 @@ async def test_newer_poll_terminates_older_with_conflict(bot: Bot, server: FakeB
     assert update.message is not None
     assert update.message.text == "hola"
     assert server.stats.conflicts == 1
+
+
+async def test_restarted_bot_can_poll_after_its_predecessor_died(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """A poller whose connection died mid long-poll (kill -9) does not stop a restarted bot from polling."""
+    dead_session = aiohttp.ClientSession()
+    dead_poll = asyncio.create_task(
+        dead_session.post(f"{server.base_url}/bot{server.token}/getUpdates", data={"timeout": "30"})
+    )
+    await asyncio.sleep(0.05)
+    dead_poll.cancel()
+    await dead_session.close()
+    with pytest.raises(asyncio.CancelledError):
+        await dead_poll
+
+    poll = asyncio.create_task(bot(GetUpdates(timeout=5)))
+    await asyncio.sleep(0.05)
+    await ana.send("hola de nuevo")
+    [update] = await asyncio.wait_for(poll, 2)
+    assert update.message is not None
+    assert update.message.text == "hola de nuevo"
+    assert server.calls_to("getUpdates")[-1].status == 200
 
 
 async def test_allowed_updates_filters_types(bot: Bot, ana: FakeUser) -> None:

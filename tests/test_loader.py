@@ -104,4 +104,5 @@ def test_missing_translation(program_dir: Path) -> None:
     with pytest.raises(FlowError) as caught:
         load_program(program_dir, known_texts={"en": keys, "ht": keys - {"q.flight"}})
     error = str(caught.value)
-    assert "'ht'" in error and "q.flight" in error
+    assert "'ht'" in error
+    assert "q.flight" in error

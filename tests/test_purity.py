@@ -7,8 +7,20 @@ from pathlib import Path
 
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
 ALLOWED_ROOTS = {
-    "__future__", "collections", "dataclasses", "datetime", "enum", "functools", "pathlib", "re", "types",
-    "typing", "unicodedata", "pydantic", "yaml", "flows",
+    "__future__",
+    "collections",
+    "dataclasses",
+    "datetime",
+    "enum",
+    "functools",
+    "pathlib",
+    "re",
+    "types",
+    "typing",
+    "unicodedata",
+    "pydantic",
+    "yaml",
+    "flows",
 }
 CLOCK_CALLS = {"now", "today", "utcnow", "time", "monotonic", "perf_counter"}
 

@@ -17,12 +17,25 @@ def vocabulary() -> Vocabulary:
 @pytest.mark.parametrize(
     ("text", "language", "expected"),
     [
-        ("sí", "es", "yes"), ("si", "es", "yes"), ("¡Sí!", "es", "yes"), ("SI", "es", "yes"),
-        ("wi", "ht", "yes"), ("yes", "en", "yes"), ("1", "es", "yes"), ("2", "ht", "no"),
-        ("no", "es", "no"), ("non", "ht", "no"), ("no sé", "es", "dont_know"), ("no se", "es", "dont_know"),
-        ("mwen pa konnen", "ht", "dont_know"), ("m pa konnen", "ht", "dont_know"), ("idk", "en", "dont_know"),
+        ("sí", "es", "yes"),
+        ("si", "es", "yes"),
+        ("¡Sí!", "es", "yes"),
+        ("SI", "es", "yes"),
+        ("wi", "ht", "yes"),
+        ("yes", "en", "yes"),
+        ("1", "es", "yes"),
+        ("2", "ht", "no"),
+        ("no", "es", "no"),
+        ("non", "ht", "no"),
+        ("no sé", "es", "dont_know"),
+        ("no se", "es", "dont_know"),
+        ("mwen pa konnen", "ht", "dont_know"),
+        ("m pa konnen", "ht", "dont_know"),
+        ("idk", "en", "dont_know"),
         ("wi", "es", "yes"),  # a Creole speaker who picked Spanish is still understood
-        ("atrás", "es", BACK), ("retounen", "ht", BACK), ("back", "en", BACK),
+        ("atrás", "es", BACK),
+        ("retounen", "ht", BACK),
+        ("back", "en", BACK),
     ],
 )
 def test_typed_answer(vocabulary: Vocabulary, text: str, language: str, expected: str) -> None:
@@ -45,6 +58,6 @@ def test_labels_and_prefixes(vocabulary: Vocabulary) -> None:
 
 
 def test_normalize_folds_case_accents_and_punctuation() -> None:
-    """"¡Sí!" and "si" read the same; Creole accents fold too."""
+    """ "¡Sí!" and "si" read the same; Creole accents fold too."""
     assert normalize("¡Sí!") == "si"
     assert normalize("  Dèyè  ") == "deye"

@@ -83,8 +83,9 @@ async def test_same_update_applies_once(store: Store) -> None:
     first = person(node="location", nationality="venezuelan")
     assert await store.save(first, update_id=10, now=NOW)
     assert await store.processed(10)
-    assert not await store.save(person(node="mexico_entry", nationality="venezuelan", location="mexico"),
-                                update_id=10, now=NOW)
+    assert not await store.save(
+        person(node="mexico_entry", nationality="venezuelan", location="mexico"), update_id=10, now=NOW
+    )
     assert await store.load(7) == first
 
 
@@ -114,4 +115,6 @@ async def test_finished_session_keeps_outcome(store: Store) -> None:
     done = Participant(**{**person(node=None, nationality="h2b_country").__dict__, "outcome": "another_route"})
     await store.save(done, update_id=None, now=NOW)
     loaded = await store.load(7)
-    assert loaded is not None and loaded.session.finished and loaded.outcome == "another_route"
+    assert loaded is not None
+    assert loaded.session.finished
+    assert loaded.outcome == "another_route"

@@ -1,0 +1,108 @@
+"""End-to-end fixtures: the real bot (aiogram, real HTTP session, SQLite) against the fake Bot API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.app import Core, serve
+from bot.config import Settings
+from tests.fakebotapi import FakeBotAPI, FakeUser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeBotAPI]:
+    async with FakeBotAPI() as fake:
+        yield fake
+
+
+def settings_for(server: FakeBotAPI, database: Path) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        bot_token=server.token,
+        telegram_api_url=server.base_url,
+        database_url=f"sqlite+aiosqlite:///{database}",
+        polling_timeout=2,
+    )
+
+
+@pytest.fixture
+async def bot(server: FakeBotAPI, core: Core, tmp_path: Path) -> AsyncIterator[FakeBotAPI]:
+    """The bot polling in this process; yields the server it talks to."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(settings_for(server, tmp_path / "puente.db"), core, handle_signals=False, stop=stop)
+    )
+    yield server
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+
+
+@dataclass
+class BotProcess:
+    """`python -m bot` as a separate process, so a test can kill -9 it like a crash would."""
+
+    env: dict[str, str]
+    #: The process's stderr (JSON logs), appended across restarts, for reading when a test fails.
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log
+            )
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
+@pytest.fixture
+def bot_process(server: FakeBotAPI, tmp_path: Path) -> Iterator[BotProcess]:
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "DATABASE_URL", "TELEGRAM_API_URL"}},
+        "BOT_TOKEN": server.token,
+        "TELEGRAM_API_URL": server.base_url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'puente.db'}",
+        "POLLING_TIMEOUT": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    handle = BotProcess(env, log=tmp_path / "bot.log")
+    yield handle
+    handle.stop()
+
+
+async def begin(user: FakeUser, language: str) -> None:
+    """/start, pick the language, accept the privacy notice: the first question is on screen."""
+    await user.send("/start")
+    await user.wait_for(lambda m: bool(m.buttons))
+    await user.tap(data=f"l:{language}")
+    await user.wait_for(lambda m: any(b.data.startswith("c:") for row in m.buttons for b in row))
+    await user.tap(data=f"c:{language}:1")
+    await user.wait_for(lambda m: any(b.data.startswith("a:nationality:") for row in m.buttons for b in row))
+
+
+async def answer(user: FakeUser, question: str, option: str) -> None:
+    """Tap an option by its id (labels differ per language) and wait for what follows to arrive."""
+    await user.tap(data=f"a:{question}:{option}")
+    await user.wait_idle(quiet=0.15)

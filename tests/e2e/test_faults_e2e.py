@@ -1,0 +1,155 @@
+"""Telegram's limits and failures, and crashes of the bot itself: nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.app import Core
+from tests.e2e.conftest import ROOT, BotProcess, answer, begin
+from tests.fakebotapi import FakeBotAPI
+
+
+async def test_429_is_honoured_and_nothing_lost(bot: FakeBotAPI) -> None:
+    """A 429 with retry_after on sendMessage is waited out and the message still arrives, once."""
+    user = bot.user(language_code="en")
+    await begin(user, "en")
+    bot.fail_next("sendMessage", status=429, retry_after=1, chat_id=user.id)
+    await answer(user, "nationality", "venezuelan")
+    await user.wait_for(lambda m: m.text.endswith("Where are you now?"))
+    assert bot.stats.injected_failures == 1
+    assert sum(m.text.endswith("Where are you now?") for m in user.messages) == 1
+
+
+async def test_server_errors_are_retried(bot: FakeBotAPI) -> None:
+    """Two 502s in a row on sendMessage are retried with backoff until the message goes through."""
+    user = bot.user(language_code="es")
+    await begin(user, "es")
+    bot.fail_next("sendMessage", status=502, times=2, chat_id=user.id)
+    await answer(user, "nationality", "venezuelan")
+    await user.wait_for(lambda m: m.text.endswith("¿Dónde estás ahora?"))
+
+
+async def test_blocked_bot_keeps_working_for_others(bot: FakeBotAPI) -> None:
+    """A person who blocked the bot gets nothing (403) and the bot keeps serving everyone else."""
+    gone, ana = bot.user(language_code="en"), bot.user(language_code="es")
+    await begin(gone, "en")
+    gone.block_bot()
+    await gone.tap(data="a:nationality:venezuelan")
+    await begin(ana, "es")
+    await answer(ana, "nationality", "venezuelan")
+    assert ana.last_message.text.endswith("¿Dónde estás ahora?")
+    assert any(c.status == 403 for c in bot.calls)
+
+
+async def test_startup_goes_on_when_commands_cannot_be_set(server: FakeBotAPI, core: Core, tmp_path: Path) -> None:
+    """If setMyCommands fails, the bot still starts and answers."""
+    from bot.app import serve
+    from tests.e2e.conftest import settings_for
+
+    server.fail_next("setMyCommands", status=400, description="Bad Request: BOT_COMMAND_INVALID", times=4)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings_for(server, tmp_path / "p.db"), core, handle_signals=False, stop=stop))
+    user = server.user(language_code="en")
+    await begin(user, "en")
+    assert user.last_message.text.endswith("What is your nationality?")
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.mark.slow
+async def test_kill_9_mid_questionnaire_loses_nothing(server: FakeBotAPI, bot_process: BotProcess) -> None:
+    """kill -9 of the bot process mid-questionnaire: after restart the person continues at the same question."""
+    bot_process.start()
+    user = server.user(language_code="es")
+    await begin(user, "es")
+    answered = [
+        ("nationality", "venezuelan"),
+        ("location", "mexico"),
+        ("mexico_entry", "before"),
+        ("mx_pa_irregular", "no"),
+        ("us_irregular", "no"),
+        ("removal_order", "yes"),
+    ]
+    for question, option in answered:
+        await answer(user, question, option)
+    assert "¿También tienes la nacionalidad de otro país" in user.last_message.text
+
+    bot_process.kill9()
+    # Sent while the bot is dead: Telegram holds it until the bot polls again.
+    await user.send("/start")
+    bot_process.start()
+    resumed = await user.wait_for(lambda m: bool(m.buttons), timeout=30)
+    assert "¿También tienes la nacionalidad de otro país" in resumed.text
+    assert "Pregunta 7" in resumed.text
+    for question, option in [
+        ("other_citizenship", "no"),
+        ("other_residence", "no"),
+        ("refugee_status", "no"),
+        ("passport", "valid"),
+        ("supporter", "yes"),
+        ("age", "adult"),
+        ("vaccines", "yes"),
+        ("flight", "yes"),
+    ]:
+        await answer(user, question, option)
+    result = next(m.text for m in user.messages if "❌" in m.text)
+    assert "deportación" in result  # the removal order answered before the crash still counts
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "TELEGRAM_API_URL", "DATABASE_URL"}}
+    return {**base, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'p.db'}", **extra}
+
+
+def test_no_token_explains_botfather(tmp_path: Path) -> None:
+    """Without BOT_TOKEN the bot explains how to get one from @BotFather and exits non-zero."""
+    done = run_cli(env=clean_env(tmp_path), timeout=60)
+    assert done.returncode == 2
+    assert "@BotFather" in done.stderr
+    assert "BOT_TOKEN" in done.stderr
+
+
+async def test_rejected_token_is_reported(server: FakeBotAPI, tmp_path: Path) -> None:
+    """A token Telegram rejects (401) is reported as such, with a non-zero exit."""
+    env = clean_env(tmp_path, BOT_TOKEN="999:not-the-right-token", TELEGRAM_API_URL=server.base_url)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 3
+    assert "rejected" in stderr.decode()
+
+
+def test_terminal_chat_replays_a_conversation_from_a_file(tmp_path: Path) -> None:
+    """`python -m bot chat` answers piped lines like taps and reaches a result in Creole."""
+    script = "\n".join(["1", "3"]) + "\n"  # accept the notice, then "Guatemala, El Salvador, Honduras, Haiti"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--lang", "ht"],
+        cwd=ROOT,
+        env=clean_env(tmp_path),
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "H-2B" in done.stdout
+    assert "15 desanm 2022" in done.stdout

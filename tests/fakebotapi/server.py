@@ -1,0 +1,796 @@
+"""A fake Telegram Bot API server that the real bot talks to over loopback HTTP.
+
+End-to-end tests run the production bot unchanged (aiogram, its real ``AiohttpSession``) and
+only point it at :attr:`FakeBotAPI.base_url`. The fake answers like Telegram does, including
+the unhappy paths that matter in production: validation errors worded as Telegram words them,
+long-poll conflicts between two bot instances, flood control, blocked users and injected
+outages. Scripted :class:`~tests.fakebotapi.user.FakeUser` objects play the humans.
+
+Everything runs on the test's event loop, so state needs no locks; waiting is done on
+:class:`~tests.fakebotapi.user.Signal` edges, never by sleeping in a loop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final, Self
+
+from aiohttp import web
+
+from tests.fakebotapi.schema import (
+    CHAT_ACTIONS,
+    DEFAULT_UPDATE_TYPES,
+    MAX_CAPTION_LENGTH,
+    METHODS,
+    UPDATE_TYPES,
+    BotAPIError,
+    CommandScopeKey,
+    coerce_params,
+    format_text,
+    lookup_method,
+    validate_callback_answer_text,
+    validate_commands,
+    validate_reply_markup,
+    validate_scope,
+)
+from tests.fakebotapi.user import CallbackAnswer, ChatMessage, FakeUser, PrivateChat, Signal
+
+__all__ = ["DEFAULT_TOKEN", "FakeBotAPI", "InjectedFault", "RecordedCall", "ServerStats"]
+
+DEFAULT_TOKEN: Final = "123456:TEST-token"
+CONFLICT_DESCRIPTION: Final = (
+    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+)
+BLOCKED_DESCRIPTION: Final = "Forbidden: bot was blocked by the user"
+NOT_MODIFIED_DESCRIPTION: Final = (
+    "message is not modified: specified new message content and reply markup are exactly the same "
+    "as a current content and reply markup of the message"
+)
+FIRST_USER_ID: Final = 100_000
+
+_DEFAULT_FAULT_DESCRIPTIONS: Final = {
+    400: "Bad Request: injected failure",
+    401: "Unauthorized",
+    403: BLOCKED_DESCRIPTION,
+    404: "Not Found",
+    409: CONFLICT_DESCRIPTION,
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
+
+Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCall:
+    """One HTTP request the bot made, as the fake understood and answered it."""
+
+    method: str
+    """Canonical method name (``sendMessage``), or the raw path segment if the method is unknown."""
+    params: dict[str, Any]
+    """Decoded known parameters (raw ones if decoding failed); unknown parameters are dropped."""
+    status: int
+    at: float
+    """``time.monotonic()`` when the answer was produced."""
+    result: Any = None
+    description: str | None = None
+    chat_id: int | None = None
+    """The scripted user's chat the call was about, also for answerCallbackQuery; None otherwise."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    def summary(self) -> str:
+        outcome = "ok" if self.ok else f"{self.status} {self.description}"
+        text = self.params.get("text")
+        detail = f" text={text[:60]!r}" if isinstance(text, str) else ""
+        return f"{self.method}{detail} -> {outcome}"
+
+
+@dataclass(slots=True)
+class ServerStats:
+    """Counters for benchmarks and assertions about the bot's behaviour under pressure."""
+
+    responses_by_status: Counter[int] = field(default_factory=Counter)
+    rate_limited: int = 0
+    """429s produced by :meth:`FakeBotAPI.set_rate_limits` (not by injected faults)."""
+    injected_failures: int = 0
+    conflicts: int = 0
+    """409s given to superseded long polls."""
+    updates_pushed: int = 0
+    updates_delivered: int = 0
+    messages_sent: int = 0
+    messages_edited: int = 0
+
+
+@dataclass(slots=True)
+class InjectedFault:
+    """A pending :meth:`FakeBotAPI.fail_next` rule; ``remaining`` shows whether it has fired."""
+
+    method: str
+    status: int
+    description: str
+    retry_after: int | None
+    remaining: int
+    chat_id: int | None = None
+    after_effect: bool = False
+
+    def matches(self, method: str, chat_id: int | None) -> bool:
+        return (
+            self.remaining > 0
+            and self.method.lower() == method.lower()
+            and (self.chat_id is None or self.chat_id == chat_id)
+        )
+
+    def error(self) -> BotAPIError:
+        return BotAPIError(self.status, self.description, retry_after=self.retry_after)
+
+
+@dataclass(slots=True)
+class _TokenBucket:
+    """Flood control: ``rate`` sends per second with a burst of one second's worth."""
+
+    rate: float
+    tokens: float
+    updated: float
+
+    @classmethod
+    def full(cls, rate: float, now: float) -> _TokenBucket:
+        return cls(rate=rate, tokens=max(1.0, rate), updated=now)
+
+    def seconds_until_available(self, now: float) -> float:
+        self.tokens = min(max(1.0, self.rate), self.tokens + max(now - self.updated, 0.0) * self.rate)
+        self.updated = max(now, self.updated)
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self.tokens -= 1
+
+
+@dataclass(slots=True)
+class _CallbackQuery:
+    chat: PrivateChat
+    answered: bool = False
+
+
+class FakeBotAPI:
+    """An in-process Telegram Bot API: ``async with FakeBotAPI() as server: ...``.
+
+    Point the bot at it with ``TelegramAPIServer.from_base(server.base_url)`` and the bot's token
+    :attr:`token`. Create scripted users with :meth:`user`. Shape failures with
+    :meth:`fail_next`, :meth:`block` and :meth:`set_rate_limits`; inspect traffic with
+    :attr:`calls`, :meth:`requests_per_method` and :attr:`stats`.
+    """
+
+    def __init__(
+        self,
+        token: str = DEFAULT_TOKEN,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        bot_first_name: str = "Puente Test",
+        bot_username: str = "puente_test_bot",
+    ) -> None:
+        bot_id, _, secret = token.partition(":")
+        if not bot_id.isdigit() or not secret:
+            raise ValueError(f"{token!r} does not look like a bot token (<digits>:<secret>)")
+        self.token = token
+        self.host = host
+        self.port = port
+        self.bot_user: dict[str, Any] = {
+            "id": int(bot_id),
+            "is_bot": True,
+            "first_name": bot_first_name,
+            "username": bot_username,
+        }
+        self.calls: list[RecordedCall] = []
+        self.stats = ServerStats()
+
+        self._users: dict[int, FakeUser] = {}
+        self._user_ids = itertools.count(FIRST_USER_ID)
+        self._blocked: set[int] = set()
+        self._faults: list[InjectedFault] = []
+        self._global_bucket: _TokenBucket | None = None
+        self._per_chat_rate: float | None = None
+        self._chat_buckets: dict[int, _TokenBucket] = {}
+        self._commands: dict[CommandScopeKey, list[dict[str, str]]] = {}
+
+        # Update queue. Ids only grow; dicts keep insertion order, so ``_pending`` is sorted.
+        self._update_ids = itertools.count(1)
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._history: dict[int, dict[str, Any]] = {}
+        self._update_chats: dict[int, PrivateChat] = {}
+        self._redeliveries: deque[dict[str, Any]] = deque()
+        self._allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
+        self._updates_changed = Signal()
+        self._poll_generation = 0
+        self._callback_queries: dict[str, _CallbackQuery] = {}
+        self._callback_ids = itertools.count(4_700_000_000_000_000_001)
+
+        self._handlers: dict[str, Handler] = {
+            "getMe": self._get_me,
+            "getUpdates": self._get_updates,
+            "deleteWebhook": self._delete_webhook,
+            "getWebhookInfo": self._get_webhook_info,
+            "setMyCommands": self._set_my_commands,
+            "getMyCommands": self._get_my_commands,
+            "deleteMyCommands": self._delete_my_commands,
+            "sendMessage": self._send_message,
+            "copyMessage": self._copy_message,
+            "editMessageText": self._edit_message_text,
+            "editMessageReplyMarkup": self._edit_message_reply_markup,
+            "answerCallbackQuery": self._answer_callback_query,
+            "deleteMessage": self._delete_message,
+            "sendChatAction": self._send_chat_action,
+        }
+        assert set(self._handlers) == {m.name for m in METHODS}, "schema and handlers disagree"
+
+        self._closing = False
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``, for ``TelegramAPIServer.from_base``. Valid once started."""
+        if self._runner is None:
+            raise RuntimeError("FakeBotAPI is not started")
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        """Listen on ``host:port`` (port 0 picks a free ephemeral port, exposed as :attr:`port`)."""
+        if self._runner is not None:
+            raise RuntimeError("FakeBotAPI is already started")
+        app = web.Application()
+        app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._not_found)
+        # Long polls end promptly once ``_closing`` is set, so a short shutdown timeout suffices.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        await site.start()
+        self.port = runner.addresses[0][1]
+        self._closing = False
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Answer pending long polls with no updates, then close the listener and connections."""
+        if self._runner is None:
+            return
+        self._closing = True
+        self._updates_changed.fire()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # -- users -------------------------------------------------------------------------------------
+
+    def user(
+        self,
+        user_id: int | None = None,
+        first_name: str = "Ana",
+        language_code: str | None = "es",
+        *,
+        last_name: str | None = None,
+        username: str | None = None,
+    ) -> FakeUser:
+        """Create a scripted user (and their private chat), or return the existing one with that id."""
+        if user_id is not None and user_id in self._users:
+            return self._users[user_id]
+        if user_id is None:
+            user_id = next(i for i in self._user_ids if i not in self._users)
+        user = FakeUser(self, user_id, first_name, language_code, last_name=last_name, username=username)
+        self._users[user_id] = user
+        return user
+
+    @property
+    def users(self) -> Mapping[int, FakeUser]:
+        return dict(self._users)
+
+    # -- fault injection and limits ----------------------------------------------------------------
+
+    def fail_next(
+        self,
+        method: str,
+        *,
+        status: int = 500,
+        description: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+        chat_id: int | None = None,
+        after_effect: bool = False,
+    ) -> InjectedFault:
+        """Make the next ``times`` calls of ``method`` (optionally only for ``chat_id``) fail.
+
+        A 429 carries ``parameters.retry_after`` (default 1 s). With ``after_effect=True`` the
+        call takes effect before the error is returned, like a send whose response was lost:
+        the way to test that retries do not duplicate messages.
+        """
+        if status < 400:
+            raise ValueError("an injected failure needs an error status (>= 400)")
+        if status == 429 and retry_after is None:
+            retry_after = 1
+        if description is None:
+            description = (
+                f"Too Many Requests: retry after {retry_after}"
+                if status == 429
+                else _DEFAULT_FAULT_DESCRIPTIONS.get(status, f"Error {status}")
+            )
+        fault = InjectedFault(method, status, description, retry_after, times, chat_id, after_effect)
+        self._faults.append(fault)
+        return fault
+
+    def block(self, chat_id: int) -> None:
+        """The user blocks the bot: sends to their chat get 403 until :meth:`unblock`."""
+        self._blocked.add(chat_id)
+
+    def unblock(self, chat_id: int) -> None:
+        self._blocked.discard(chat_id)
+
+    def set_rate_limits(self, global_per_second: float | None = None, per_chat_per_second: float | None = None) -> None:
+        """Enable flood control on sends and edits (off by default; ``None`` disables a limit).
+
+        sendMessage, copyMessage, editMessageText and editMessageReplyMarkup count: the calls
+        that put content into a chat, which is what Telegram's flood control meters.
+
+        Over the limit a call gets 429 with ``retry_after`` = seconds until a slot frees up,
+        rounded up, at least 1, exactly as the bot must handle from Telegram.
+        """
+        self._global_bucket = _TokenBucket.full(global_per_second, time.monotonic()) if global_per_second else None
+        self._per_chat_rate = per_chat_per_second or None
+        self._chat_buckets.clear()
+
+    # -- updates -----------------------------------------------------------------------------------
+
+    def push_update(self, kind: str, payload: dict[str, Any], *, chat: PrivateChat | None = None) -> int:
+        """Enqueue an update of type ``kind`` for the bot; returns its update_id.
+
+        Users call this for you; call it directly for update types they do not script.
+        """
+        if kind not in UPDATE_TYPES:
+            raise ValueError(f"unknown update type {kind!r}")
+        update_id = next(self._update_ids)
+        update = {"update_id": update_id, kind: payload}
+        self._pending[update_id] = update
+        self._history[update_id] = update
+        if chat is not None:
+            chat.pending_update_ids.add(update_id)
+            self._update_chats[update_id] = chat
+        self.stats.updates_pushed += 1
+        self._updates_changed.fire()
+        return update_id
+
+    def duplicate_update(self, update_id: int) -> None:
+        """Deliver an already delivered update again, same id and payload.
+
+        This is what Telegram does when the bot did not confirm an offset (e.g. it crashed while
+        handling): the redelivery is returned by the next getUpdates whatever its offset.
+        """
+        if update_id not in self._history:
+            raise KeyError(f"no update with id {update_id} was ever pushed")
+        self._redeliveries.append(self._history[update_id])
+        self._updates_changed.fire()
+
+    @property
+    def pending_updates(self) -> list[dict[str, Any]]:
+        """Updates not yet confirmed by the bot (including ones fetched but not confirmed)."""
+        return [*self._redeliveries, *self._pending.values()]
+
+    def new_callback_query_id(self, chat: PrivateChat) -> str:
+        """Issue a callback query id that answerCallbackQuery will accept exactly once."""
+        query_id = str(next(self._callback_ids))
+        self._callback_queries[query_id] = _CallbackQuery(chat)
+        return query_id
+
+    # -- introspection -----------------------------------------------------------------------------
+
+    def requests_per_method(self) -> Counter[str]:
+        return Counter(call.method for call in self.calls)
+
+    def calls_to(self, method: str) -> list[RecordedCall]:
+        """Recorded calls of one method (case-insensitive)."""
+        return [call for call in self.calls if call.method.lower() == method.lower()]
+
+    def commands(self, scope: Mapping[str, Any] | None = None, language_code: str = "") -> list[dict[str, str]]:
+        """The command list stored by setMyCommands for that scope and language."""
+        return list(self._commands.get(validate_scope(scope, language_code), []))
+
+    # -- HTTP layer --------------------------------------------------------------------------------
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        return web.json_response(BotAPIError(404, "Not Found").to_json(), status=404)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        """Authenticate, decode, apply faults, dispatch, record: one Bot API call."""
+        name = request.match_info["method"]
+        method = lookup_method(name)
+        params: dict[str, Any] = {}
+        result: Any = None
+        try:
+            if request.match_info["token"] != self.token:
+                raise BotAPIError(401, "Unauthorized")
+            if method is None:
+                raise BotAPIError(404, "Not Found")
+            name = method.name
+            params = raw = await self._read_params(request)
+            fault = self._take_fault(name, raw)
+            if fault is not None and not fault.after_effect:
+                raise fault.error()
+            params = coerce_params(method, raw)
+            result = await self._handlers[name](params)
+            if fault is not None:
+                raise fault.error()
+        except BotAPIError as error:
+            return self._respond(name, params, error.status, error.to_json(), description=error.description)
+        return self._respond(name, params, 200, {"ok": True, "result": result}, result=result)
+
+    def _respond(
+        self,
+        method: str,
+        params: dict[str, Any],
+        status: int,
+        body: dict[str, Any],
+        *,
+        result: Any = None,
+        description: str | None = None,
+    ) -> web.Response:
+        chat = self._chat_of_call(method, params)
+        chat_id = chat.id if chat is not None else None
+        self.calls.append(RecordedCall(method, params, status, time.monotonic(), result, description, chat_id))
+        self.stats.responses_by_status[status] += 1
+        if chat is not None:
+            chat.touch()
+        return web.json_response(body, status=status)
+
+    @staticmethod
+    async def _read_params(request: web.Request) -> dict[str, Any]:
+        """Merge query string and body (multipart, urlencoded or JSON), as Telegram accepts all."""
+        params: dict[str, Any] = dict(request.query)
+        if not request.body_exists:
+            return params
+        if request.content_type == "application/json":
+            try:
+                body = await request.json()
+            except ValueError:
+                raise BotAPIError.bad_request("can't parse JSON request body") from None
+            if not isinstance(body, dict):
+                raise BotAPIError.bad_request("JSON request body must be an Object")
+            params.update(body)
+        elif request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            for key, value in (await request.post()).items():
+                if isinstance(value, str):
+                    params[key] = value
+                elif isinstance(value, (bytes, bytearray)):
+                    params[key] = value.decode("utf-8", errors="replace")
+                else:  # an uploaded file: the fake stores no files, but must not leak the temp file
+                    value.file.close()
+        return params
+
+    def _take_fault(self, method: str, raw: Mapping[str, Any]) -> InjectedFault | None:
+        chat_id = _as_int(raw.get("chat_id"))
+        if chat_id is None and "callback_query_id" in raw:
+            query = self._callback_queries.get(str(raw["callback_query_id"]))
+            chat_id = query.chat.id if query else None
+        fault = next((f for f in self._faults if f.matches(method, chat_id)), None)
+        if fault is None:
+            return None
+        fault.remaining -= 1
+        if fault.remaining == 0:
+            self._faults.remove(fault)
+        self.stats.injected_failures += 1
+        return fault
+
+    def _chat_of_call(self, method: str, params: Mapping[str, Any]) -> PrivateChat | None:
+        """The chat a call was about, so that chat's waiters see the bot was active there."""
+        chat_id = _as_int(params.get("chat_id"))
+        if chat_id is not None:
+            user = self._users.get(chat_id)
+            return user.chat if user else None
+        if method == "answerCallbackQuery":
+            query = self._callback_queries.get(str(params.get("callback_query_id")))
+            return query.chat if query else None
+        return None
+
+    # -- shared checks -----------------------------------------------------------------------------
+
+    def _chat(self, chat_id: Any, *, sending: bool = True) -> PrivateChat:
+        """Resolve a chat the fake knows; sending to a user who blocked the bot is a 403."""
+        user = self._users.get(chat_id) if isinstance(chat_id, int) else None
+        if user is None:
+            raise BotAPIError.bad_request("chat not found")
+        if sending and chat_id in self._blocked:
+            raise BotAPIError(403, BLOCKED_DESCRIPTION)
+        return user.chat
+
+    def _take_send_slot(self, chat_id: int) -> None:
+        """Flood control: consume a slot from the global and per-chat buckets, or answer 429."""
+        now = time.monotonic()
+        buckets = [self._global_bucket] if self._global_bucket else []
+        if self._per_chat_rate:
+            bucket = self._chat_buckets.get(chat_id)
+            if bucket is None:
+                bucket = self._chat_buckets[chat_id] = _TokenBucket.full(self._per_chat_rate, now)
+            buckets.append(bucket)
+        wait = max((bucket.seconds_until_available(now) for bucket in buckets), default=0.0)
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            self.stats.rate_limited += 1
+            raise BotAPIError(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
+        for bucket in buckets:
+            bucket.take()
+
+    def _new_bot_message(
+        self,
+        chat: PrivateChat,
+        content: dict[str, Any],
+        reply_markup: dict[str, Any] | None,
+        source_text: str | None,
+    ) -> ChatMessage:
+        message = ChatMessage(
+            message_id=chat.next_message_id(),
+            date=int(time.time()),
+            chat=chat.api,
+            sender=self.bot_user,
+            from_bot=True,
+            content=content,
+            reply_markup=reply_markup,
+            source_text=source_text,
+        )
+        chat.add(message)
+        self.stats.messages_sent += 1
+        return message
+
+    # -- method handlers ---------------------------------------------------------------------------
+
+    async def _get_me(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **self.bot_user,
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+            "can_connect_to_business": False,
+            "has_main_web_app": False,
+        }
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Long polling with Telegram's offset confirmation and single-poller rule.
+
+        A newer getUpdates terminates an older one still waiting (409 Conflict), which is what lets
+        a bot that was killed and restarted take over polling immediately.
+        """
+        self._poll_generation += 1
+        generation = self._poll_generation
+        self._updates_changed.fire()  # an older poll wakes up, sees it is superseded, answers 409
+
+        if "offset" in params:
+            self._confirm(params["offset"])
+        if "allowed_updates" in params:
+            allowed = frozenset(str(kind) for kind in params["allowed_updates"])
+            self._allowed_updates = (allowed & frozenset(UPDATE_TYPES)) or DEFAULT_UPDATE_TYPES
+        limit = min(max(params.get("limit", 100), 1), 100)
+        deadline = time.monotonic() + max(params.get("timeout", 0), 0)
+
+        while True:
+            if generation != self._poll_generation:
+                self.stats.conflicts += 1
+                raise BotAPIError(409, CONFLICT_DESCRIPTION)
+            batch = self._take_batch(limit)
+            remaining = deadline - time.monotonic()
+            if batch or self._closing or remaining <= 0:
+                return batch
+            await self._updates_changed.wait(remaining)
+
+    def _confirm(self, offset: int) -> None:
+        """Forget updates below ``offset``; a negative offset keeps only the last ``-offset``."""
+        if offset < 0:
+            keep = set(list(self._pending)[offset:])
+            forget = [update_id for update_id in self._pending if update_id not in keep]
+        else:
+            forget = list(itertools.takewhile(lambda update_id: update_id < offset, self._pending))
+        for update_id in forget:
+            del self._pending[update_id]
+
+    def _take_batch(self, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` updates: forced redeliveries first, then unconfirmed ones in id order.
+
+        Unconfirmed updates stay queued and are returned again until an offset confirms them;
+        updates of types the bot did not ask for are dropped, as Telegram never sends them.
+        """
+        batch: list[dict[str, Any]] = []
+        while self._redeliveries and len(batch) < limit:
+            batch.append(self._redeliveries.popleft())
+        for update_id, update in list(self._pending.items()):
+            if len(batch) >= limit:
+                break
+            if _update_kind(update) in self._allowed_updates:
+                batch.append(update)
+            else:
+                del self._pending[update_id]
+                self._mark_delivered(update_id)
+        for update in batch:
+            self._mark_delivered(update["update_id"])
+        self.stats.updates_delivered += len(batch)
+        return batch
+
+    def _mark_delivered(self, update_id: int) -> None:
+        chat = self._update_chats.pop(update_id, None)
+        if chat is not None:
+            chat.pending_update_ids.discard(update_id)
+            chat.touch()
+
+    async def _delete_webhook(self, params: dict[str, Any]) -> bool:
+        if params.get("drop_pending_updates"):
+            for update_id in list(self._pending):
+                self._mark_delivered(update_id)
+            self._pending.clear()
+            self._redeliveries.clear()
+        return True
+
+    async def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self.pending_updates)}
+
+    async def _set_my_commands(self, params: dict[str, Any]) -> bool:
+        commands = validate_commands(params["commands"])
+        self._commands[validate_scope(params.get("scope"), params.get("language_code"))] = commands
+        return True
+
+    async def _get_my_commands(self, params: dict[str, Any]) -> list[dict[str, str]]:
+        return list(self._commands.get(validate_scope(params.get("scope"), params.get("language_code")), []))
+
+    async def _delete_my_commands(self, params: dict[str, Any]) -> bool:
+        self._commands.pop(validate_scope(params.get("scope"), params.get("language_code")), None)
+        return True
+
+    async def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params["chat_id"])
+        formatted = format_text(params["text"], params.get("parse_mode"), params.get("entities"))
+        markup = params.get("reply_markup")
+        if markup is not None:
+            validate_reply_markup(markup)
+        self._take_send_slot(chat.id)
+        content: dict[str, Any] = {"text": formatted.text}
+        if formatted.entities:
+            content["entities"] = list(formatted.entities)
+        return self._new_bot_message(chat, content, markup, params["text"]).to_api()
+
+    async def _copy_message(self, params: dict[str, Any]) -> dict[str, int]:
+        chat = self._chat(params["chat_id"])
+        source_chat = self._chat(params["from_chat_id"], sending=False)
+        source = source_chat.get(params["message_id"])
+        if source is None:
+            raise BotAPIError.bad_request("message to copy not found")
+        content = {k: v for k, v in source.content.items() if k not in ("caption", "caption_entities")}
+        caption = params.get("caption", source.content.get("caption"))
+        if "text" not in content and caption:
+            formatted = format_text(
+                caption,
+                params.get("parse_mode"),
+                params.get("caption_entities"),
+                max_length=MAX_CAPTION_LENGTH,
+            )
+            content["caption"] = formatted.text
+            if formatted.entities:
+                content["caption_entities"] = list(formatted.entities)
+        markup = params.get("reply_markup")
+        if markup is not None:
+            validate_reply_markup(markup)
+        self._take_send_slot(chat.id)
+        return {"message_id": self._new_bot_message(chat, content, markup, None).message_id}
+
+    def _message_to_edit(self, params: dict[str, Any]) -> tuple[PrivateChat, ChatMessage]:
+        if "chat_id" not in params:  # only inline_message_id given; the fake never issues those
+            raise BotAPIError.bad_request("MESSAGE_ID_INVALID")
+        chat = self._chat(params["chat_id"])
+        message = chat.get(params["message_id"])
+        if message is None or not message.from_bot:
+            raise BotAPIError.bad_request("message to edit not found")
+        return chat, message
+
+    def _apply_edit(
+        self,
+        chat: PrivateChat,
+        message: ChatMessage,
+        content: dict[str, Any],
+        markup: dict[str, Any] | None,
+        source_text: str | None,
+    ) -> dict[str, Any]:
+        """Shared tail of the edit methods: "not modified" check, flood control, then the edit.
+
+        An edit without ``reply_markup`` removes the inline keyboard, as in Telegram.
+        """
+        if markup is not None:
+            validate_reply_markup(markup, inline_only=True)
+        elif message.reply_markup is not None and "inline_keyboard" not in message.reply_markup:
+            markup = message.reply_markup  # a reply keyboard is not part of the message; edits keep it
+        if content == message.content and _inline_rows(markup) == _inline_rows(message.reply_markup):
+            raise BotAPIError.bad_request(NOT_MODIFIED_DESCRIPTION)
+        self._take_send_slot(chat.id)
+        message.apply_edit(content, markup, source_text)
+        chat.changed.fire()
+        self.stats.messages_edited += 1
+        return message.to_api()
+
+    async def _edit_message_text(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat, message = self._message_to_edit(params)
+        if "text" not in message.content:
+            raise BotAPIError.bad_request("there is no text in the message to edit")
+        formatted = format_text(params["text"], params.get("parse_mode"), params.get("entities"))
+        content: dict[str, Any] = {"text": formatted.text}
+        if formatted.entities:
+            content["entities"] = list(formatted.entities)
+        return self._apply_edit(chat, message, content, params.get("reply_markup"), params["text"])
+
+    async def _edit_message_reply_markup(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat, message = self._message_to_edit(params)
+        return self._apply_edit(chat, message, dict(message.content), params.get("reply_markup"), None)
+
+    async def _answer_callback_query(self, params: dict[str, Any]) -> bool:
+        query = self._callback_queries.get(params["callback_query_id"])
+        if query is None or query.answered:
+            raise BotAPIError.bad_request("query is too old and response timeout expired or query ID is invalid")
+        validate_callback_answer_text(params.get("text"))
+        query.answered = True
+        query.chat.callback_answers.append(
+            CallbackAnswer(
+                query_id=params["callback_query_id"],
+                text=params.get("text"),
+                show_alert=bool(params.get("show_alert", False)),
+                url=params.get("url"),
+            )
+        )
+        return True
+
+    async def _delete_message(self, params: dict[str, Any]) -> bool:
+        chat = self._chat(params["chat_id"], sending=False)
+        message = chat.get(params["message_id"])
+        if message is None:
+            raise BotAPIError.bad_request("message to delete not found")
+        message.deleted = True
+        chat.changed.fire()
+        return True
+
+    async def _send_chat_action(self, params: dict[str, Any]) -> bool:
+        chat = self._chat(params["chat_id"])
+        if params["action"] not in CHAT_ACTIONS:
+            raise BotAPIError.bad_request("wrong parameter action in request")
+        chat.chat_actions.append(params["action"])
+        return True
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _update_kind(update: Mapping[str, Any]) -> str:
+    return next(key for key in update if key != "update_id")
+
+
+def _inline_rows(markup: Mapping[str, Any] | None) -> list[Any]:
+    """An inline keyboard's rows for comparison; no markup and an empty keyboard are the same."""
+    if not markup:
+        return []
+    rows = markup.get("inline_keyboard")
+    return rows if isinstance(rows, list) else []
