@@ -70,10 +70,11 @@ class Conversation:
 
     async def handle(self, person: Person, intent: Intent, *, update_id: int | None = None) -> Reply:
         """Apply one input. A repeated `update_id` changes nothing and answers nothing."""
-        if update_id is not None and await self.store.processed(update_id):
+        loaded = await self.store.load_for(person.user_id, update_id=update_id)
+        if loaded.already_processed:
             log.info("duplicate update ignored", extra={"user": hashed(person.user_id)})
             return Reply()
-        participant = await self.store.load(person.user_id)
+        participant = loaded.participant
         if participant is None:
             return await self._before_consent(person, intent, update_id)
         return await self._with(participant, intent, update_id)
@@ -94,17 +95,17 @@ class Conversation:
                     session=engine.new_session(self.program),
                 )
                 _, events = engine.step(self.program, participant.session, engine.Show(), now.date())
-                if not await self.store.save(participant, update_id=update_id, now=now):
+                if not await self.store.save(participant, previous=None, update_id=update_id, now=now):
                     return Reply()
                 log.info("consent given", extra={"user": hashed(person.user_id), "language": lang})
                 return Reply(
                     tuple(self.render.events(lang, events)),
-                    edit_source=self.tr.text(lang, T.PRIVACY_NOTICE, count=self._count()),
+                    edit_source=self.render.privacy_notice(lang).text,
                 )
             case Consent(language=lang, accepted=False) if lang in self.tr.languages:
                 return Reply(
                     (Outgoing(self.tr.text(lang, T.PRIVACY_DECLINED)),),
-                    edit_source=self.tr.text(lang, T.PRIVACY_NOTICE, count=self._count()),
+                    edit_source=self.render.privacy_notice(lang).text,
                 )
             case Help():
                 return Reply((Outgoing(self.tr.text(self.default_language, T.HELP)),))
@@ -122,10 +123,6 @@ class Conversation:
     async def _with(self, participant: Participant, intent: Intent, update_id: int | None) -> Reply:
         lang = participant.language
         session = participant.session
-        if session.program_id != self.program.id:
-            # The deployment switched programs since this person last wrote: start them on the active one.
-            session = engine.new_session(self.program)
-            participant = replace(participant, session=session)
 
         match intent:
             case Start() | ChooseLanguage() | Consent():
@@ -169,6 +166,8 @@ class Conversation:
 
     async def _typed(self, participant: Participant, text: str, update_id: int | None) -> Reply:
         session, lang = participant.session, participant.language
+        if session.program_id != self.program.id:
+            return await self._step(participant, engine.Show(), update_id)
         if session.node is None:
             return Reply((Outgoing(self.tr.text(lang, T.FINISHED)),))
         question = self.program.questionnaire.question(session.node)
@@ -187,10 +186,15 @@ class Conversation:
     ) -> Reply:
         """Run the engine, save before replying, and render. `quiet`: the input changes nothing to save."""
         now = self.clock()
-        session, events = engine.step(self.program, participant.session, action, now.date())
+        session = participant.session
+        if session.program_id != self.program.id:
+            # The deployment switched programs since this person last wrote: start them on the active one.
+            session, action = engine.new_session(self.program), engine.Show()
+        session, events = engine.step(self.program, session, action, now.date())
         outcome = next((e.verdict.outcome for e in events if isinstance(e, OutcomeReached)), None)
         changed = replace(participant, session=session, outcome=outcome if session.finished else None)
-        if (not quiet or changed != participant) and not await self.store.save(changed, update_id=update_id, now=now):
+        must_save = not quiet or changed != participant
+        if must_save and not await self.store.save(changed, previous=participant, update_id=update_id, now=now):
             return Reply()
         lang = changed.language
         messages = self.render.events(lang, events)
@@ -220,9 +224,6 @@ class Conversation:
 
     def _picked(self, lang: str) -> str:
         return f"🌐 {self.tr.text(lang, T.LANG_NAME)}"
-
-    def _count(self) -> int:
-        return self.program.longest_path[self.program.questionnaire.start]
 
     def _prefaced(self, lang: str, key: T, messages: tuple[Outgoing, ...]) -> tuple[Outgoing, ...]:
         notice = self.tr.text(lang, key)

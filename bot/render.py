@@ -119,8 +119,9 @@ class Renderer:
 
     def privacy_notice(self, language: str) -> Outgoing:
         count = self.program.longest_path[self.program.questionnaire.start]
+        rules = self.tr.text(language, T.RULES_AS_OF, date=self.program.ruleset.as_of)
         return Outgoing(
-            self.tr.text(language, T.PRIVACY_NOTICE, count=count),
+            f"{self.tr.text(language, T.PRIVACY_NOTICE, count=count)}\n\n{rules}",
             (
                 (Button(self.tr.text(language, T.PRIVACY_ACCEPT), Consent(language, accepted=True)),),
                 (Button(self.tr.text(language, T.PRIVACY_DECLINE), Consent(language, accepted=False)),),

@@ -379,6 +379,30 @@ async def test_wait_idle_collects_a_burst(bot: Bot, ana: FakeUser) -> None:
     assert ana.unread == []
 
 
+async def test_wait_idle_waits_for_a_slow_first_reaction(bot: Bot, ana: FakeUser) -> None:
+    """wait_idle does not mistake a bot that fetched the update but is slow to answer for an idle one."""
+
+    async def slow_bot() -> None:
+        await bot(GetUpdates())
+        await asyncio.sleep(0.5)
+        await bot.send_message(ana.id, "respuesta lenta")
+
+    await ana.send("hola")
+    task = asyncio.create_task(slow_bot())
+    messages = await ana.wait_idle(quiet=0.1, timeout=5)
+    await task
+    assert [m.text for m in messages] == ["respuesta lenta"]
+
+
+async def test_wait_idle_gives_up_on_a_silent_bot_after_grace(bot: Bot, ana: FakeUser) -> None:
+    """If the bot fetches an update and never reacts, wait_idle returns once the grace period is over."""
+    await ana.send("un sticker que se ignora")
+    await bot(GetUpdates())
+    started = time.monotonic()
+    assert await ana.wait_idle(quiet=0.1, grace=0.3, timeout=5) == []
+    assert 0.25 <= time.monotonic() - started < 2
+
+
 # -- getUpdates ---------------------------------------------------------------------------------------
 
 

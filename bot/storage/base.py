@@ -22,14 +22,27 @@ class Participant:
     outcome: str | None = None
 
 
+@dataclass(frozen=True)
+class Loaded:
+    participant: Participant | None
+    #: The update being handled was already applied (Telegram delivered it again): do nothing.
+    already_processed: bool
+
+
 class Store(Protocol):
     async def load(self, user_id: int) -> Participant | None:
         """The participant, or None if they never consented or were deleted."""
 
-    async def save(self, participant: Participant, *, update_id: int | None, now: dt.datetime) -> bool:
+    async def load_for(self, user_id: int, *, update_id: int | None) -> Loaded:
+        """The participant and whether this update was already applied, in one round trip."""
+
+    async def save(
+        self, participant: Participant, *, previous: Participant | None, update_id: int | None, now: dt.datetime
+    ) -> bool:
         """Write the participant, their answers and the update id in one transaction.
 
-        Returns False, writing nothing, when `update_id` was already processed.
+        `previous` is the participant as loaded for this update (None if new): the store writes only what
+        changed. Returns False, writing nothing, when `update_id` was already processed.
         """
 
     async def processed(self, update_id: int) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bot.storage.base import Participant
+from bot.storage.base import Loaded, Participant
 
 
 class MemoryStore:
@@ -15,7 +15,12 @@ class MemoryStore:
     async def load(self, user_id: int) -> Participant | None:
         return self._participants.get(user_id)
 
-    async def save(self, participant: Participant, *, update_id: int | None, now: dt.datetime) -> bool:
+    async def load_for(self, user_id: int, *, update_id: int | None) -> Loaded:
+        return Loaded(self._participants.get(user_id), update_id is not None and update_id in self._updates)
+
+    async def save(
+        self, participant: Participant, *, previous: Participant | None, update_id: int | None, now: dt.datetime
+    ) -> bool:
         if update_id is not None:
             if update_id in self._updates:
                 return False

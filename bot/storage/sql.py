@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 from pathlib import Path
 from types import MappingProxyType
@@ -12,9 +14,9 @@ from alembic.config import Config
 from sqlalchemy import Connection, delete, event, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from bot.storage.base import Participant
+from bot.storage.base import Loaded, Participant
 from bot.storage.tables import answers, participants, processed_updates
 from flows.engine import Session
 
@@ -42,7 +44,7 @@ async def open_store(url: str) -> SqlStore:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     async with engine.begin() as conn:
         await conn.run_sync(migrate)
-    return SqlStore(engine)
+    return SqlStore(engine, single_writer=is_sqlite)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -56,15 +58,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 class SqlStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, single_writer: bool = False) -> None:
         self.engine = engine
         self._saves = 0
+        # SQLite takes one writer at a time and makes the others sleep-and-retry (busy_timeout), which under
+        # load costs far more than queueing writes here. PostgreSQL needs no such thing.
+        self._write_lock: asyncio.Lock | contextlib.nullcontext[None] = (
+            asyncio.Lock() if single_writer else contextlib.nullcontext()
+        )
 
     async def load(self, user_id: int) -> Participant | None:
+        return (await self.load_for(user_id, update_id=None)).participant
+
+    async def load_for(self, user_id: int, *, update_id: int | None) -> Loaded:
         async with self.engine.connect() as conn:
+            if update_id is not None:
+                seen = await conn.execute(
+                    select(processed_updates.c.update_id).where(processed_updates.c.update_id == update_id)
+                )
+                if seen.first() is not None:
+                    return Loaded(None, already_processed=True)
             row = (await conn.execute(select(participants).where(participants.c.user_id == user_id))).first()
             if row is None:
-                return None
+                return Loaded(None, already_processed=False)
             answered = (
                 await conn.execute(
                     select(answers.c.question_id, answers.c.option_id)
@@ -78,7 +94,7 @@ class SqlStore:
             answers=MappingProxyType(dict(answered)),
             history=tuple(q for q, _ in answered),
         )
-        return Participant(
+        participant = Participant(
             user_id=row.user_id,
             chat_id=row.chat_id,
             language=row.language,
@@ -86,8 +102,11 @@ class SqlStore:
             session=session,
             outcome=row.outcome,
         )
+        return Loaded(participant, already_processed=False)
 
-    async def save(self, participant: Participant, *, update_id: int | None, now: dt.datetime) -> bool:
+    async def save(
+        self, participant: Participant, *, previous: Participant | None, update_id: int | None, now: dt.datetime
+    ) -> bool:
         session = participant.session
         fields = {
             "chat_id": participant.chat_id,
@@ -99,15 +118,16 @@ class SqlStore:
             "updated_at": now,
         }
         try:
-            async with self.engine.begin() as conn:
+            async with self._write_lock, self.engine.begin() as conn:
                 if update_id is not None:
                     await conn.execute(insert(processed_updates).values(update_id=update_id, processed_at=now))
-                changed = await conn.execute(
-                    update(participants).where(participants.c.user_id == participant.user_id).values(**fields)
-                )
-                if changed.rowcount == 0:
+                if previous is None:
                     await conn.execute(insert(participants).values(user_id=participant.user_id, **fields))
-                await self._write_answers(conn, participant.user_id, session, now)
+                else:
+                    await conn.execute(
+                        update(participants).where(participants.c.user_id == participant.user_id).values(**fields)
+                    )
+                await self._write_answers(conn, participant.user_id, previous, session, now)
         except IntegrityError:
             if update_id is not None and await self.processed(update_id):
                 return False
@@ -117,33 +137,25 @@ class SqlStore:
             await self._forget_old_updates(now)
         return True
 
-    async def _write_answers(self, conn: Any, user_id: int, session: Session, now: dt.datetime) -> None:
-        stored = {
-            q: (o, p)
-            for q, o, p in (
-                await conn.execute(
-                    select(answers.c.question_id, answers.c.option_id, answers.c.position).where(
-                        answers.c.user_id == user_id
-                    )
-                )
-            ).all()
-        }
-        wanted = {q: (session.answers[q], position) for position, q in enumerate(session.history)}
+    async def _write_answers(
+        self, conn: AsyncConnection, user_id: int, previous: Participant | None, session: Session, now: dt.datetime
+    ) -> None:
+        """Write the difference between the answers as loaded and as they are now."""
+        before = previous.session if previous is not None else None
+        stored = {q: (before.answers[q], p) for p, q in enumerate(before.history)} if before else {}
+        wanted = {q: (session.answers[q], p) for p, q in enumerate(session.history)}
         gone = [q for q in stored if q not in wanted]
         if gone:
             await conn.execute(delete(answers).where(answers.c.user_id == user_id, answers.c.question_id.in_(gone)))
+        fresh = [
+            {"user_id": user_id, "question_id": q, "option_id": o, "position": p, "answered_at": now}
+            for q, (o, p) in wanted.items()
+            if q not in stored
+        ]
+        if fresh:
+            await conn.execute(insert(answers), fresh)
         for question_id, (option_id, position) in wanted.items():
-            if question_id not in stored:
-                await conn.execute(
-                    insert(answers).values(
-                        user_id=user_id,
-                        question_id=question_id,
-                        option_id=option_id,
-                        position=position,
-                        answered_at=now,
-                    )
-                )
-            elif stored[question_id] != (option_id, position):
+            if question_id in stored and stored[question_id] != (option_id, position):
                 await conn.execute(
                     update(answers)
                     .where(answers.c.user_id == user_id, answers.c.question_id == question_id)
@@ -158,13 +170,13 @@ class SqlStore:
             return found.first() is not None
 
     async def delete(self, user_id: int) -> bool:
-        async with self.engine.begin() as conn:
+        async with self._write_lock, self.engine.begin() as conn:
             await conn.execute(delete(answers).where(answers.c.user_id == user_id))
             removed = await conn.execute(delete(participants).where(participants.c.user_id == user_id))
         return bool(removed.rowcount)
 
     async def _forget_old_updates(self, now: dt.datetime) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write_lock, self.engine.begin() as conn:
             await conn.execute(delete(processed_updates).where(processed_updates.c.processed_at < now - UPDATE_MEMORY))
 
     async def close(self) -> None:

@@ -455,7 +455,7 @@ class FakeBotAPI:
         self.calls.append(RecordedCall(method, params, status, time.monotonic(), result, description, chat_id))
         self.stats.responses_by_status[status] += 1
         if chat is not None:
-            chat.touch()
+            chat.bot_called()
         return web.json_response(body, status=status)
 
     @staticmethod
@@ -622,22 +622,21 @@ class FakeBotAPI:
                 batch.append(update)
             else:
                 del self._pending[update_id]
-                self._mark_delivered(update_id)
+                self._mark_delivered(update_id, dropped=True)
         for update in batch:
             self._mark_delivered(update["update_id"])
         self.stats.updates_delivered += len(batch)
         return batch
 
-    def _mark_delivered(self, update_id: int) -> None:
+    def _mark_delivered(self, update_id: int, *, dropped: bool = False) -> None:
         chat = self._update_chats.pop(update_id, None)
         if chat is not None:
-            chat.pending_update_ids.discard(update_id)
-            chat.touch()
+            chat.delivered(update_id, expect_reaction=not dropped)
 
     async def _delete_webhook(self, params: dict[str, Any]) -> bool:
         if params.get("drop_pending_updates"):
             for update_id in list(self._pending):
-                self._mark_delivered(update_id)
+                self._mark_delivered(update_id, dropped=True)
             self._pending.clear()
             self._redeliveries.clear()
         return True

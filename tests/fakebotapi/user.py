@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -180,7 +181,8 @@ class CallbackAnswer:
 class PrivateChat:
     """Server-side state of one private chat: the message log and what the bot did in it.
 
-    The server mutates it and calls :meth:`touch`; users read it and wait on :attr:`changed`.
+    The server mutates it and reports activity (:meth:`delivered`, :meth:`bot_called`); users
+    read it and wait on :attr:`changed`.
     """
 
     def __init__(self, api: dict[str, Any]) -> None:
@@ -198,6 +200,8 @@ class PrivateChat:
         """Updates from this chat that the bot has not fetched yet."""
         self.last_activity = 0.0
         """``time.monotonic()`` of the last bot call about this chat or delivery of its updates."""
+        self.awaiting_reaction_since: float | None = None
+        """When the bot fetched an update from this chat it has not reacted to with any call yet."""
         self.changed = Signal()
 
     def next_message_id(self) -> int:
@@ -216,9 +220,18 @@ class PrivateChat:
         message = self._by_id.get(message_id)
         return None if message is None or message.deleted else message
 
-    def touch(self) -> None:
-        """Record bot activity in this chat and wake anyone waiting on it."""
+    def delivered(self, update_id: int, *, expect_reaction: bool = True) -> None:
+        """The bot fetched one of this chat's updates (or it was dropped, ``expect_reaction=False``)."""
+        self.pending_update_ids.discard(update_id)
         self.last_activity = time.monotonic()
+        if expect_reaction and self.awaiting_reaction_since is None:
+            self.awaiting_reaction_since = self.last_activity
+        self.changed.fire()
+
+    def bot_called(self) -> None:
+        """The bot made an API call about this chat (successful or not)."""
+        self.last_activity = time.monotonic()
+        self.awaiting_reaction_since = None
         self.changed.fire()
 
 
@@ -491,24 +504,36 @@ class FakeUser:
                 raise TimeoutError(f"{self.first_name} waited {timeout:.1f}s for a condition.\n{self.describe()}")
             await self.chat.changed.wait(remaining)
 
-    async def wait_idle(self, quiet: float = 0.3, timeout: float = 10.0) -> list[ChatMessage]:  # noqa: ASYNC109
-        """Wait until the bot has fetched this user's updates and then stayed silent here for ``quiet`` s.
+    async def wait_idle(
+        self,
+        quiet: float = 0.3,
+        timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        grace: float = 2.0,
+    ) -> list[ChatMessage]:
+        """Wait until the bot has dealt with this user's updates and then stayed silent here ``quiet`` s.
 
-        The quiet period counts from the later of this call and the bot's last activity in the
-        chat, so a burst of replies is complete when it returns. Returns (and consumes) the
-        unread messages, i.e. the burst.
+        "Dealt with" means: every update from this user was fetched, and the bot made at least
+        one call about this chat after the latest fetch, or ``grace`` seconds passed without one
+        (a bot may legitimately ignore a message). This keeps a slow first reaction, e.g. under
+        CPU load, from being mistaken for silence. The quiet period counts from the later of
+        this call and the bot's last activity in the chat, so a burst of replies is complete when
+        it returns. Returns (and consumes) the unread messages, i.e. the burst.
         """
         start = time.monotonic()
         deadline = start + timeout
         while True:
             now = time.monotonic()
-            if not self.chat.pending_update_ids:
+            reacting_by = (self.chat.awaiting_reaction_since or -math.inf) + grace
+            if self.chat.pending_update_ids:
+                wake_at = deadline
+            elif now < reacting_by:
+                wake_at = min(reacting_by, deadline)
+            else:
                 idle_at = max(start, self.chat.last_activity) + quiet
                 if now >= idle_at:
                     return self.drain()
                 wake_at = min(idle_at, deadline)
-            else:
-                wake_at = deadline
             if now >= deadline:
                 raise TimeoutError(
                     f"The chat with {self.first_name} never went quiet within {timeout:.1f}s.\n" + self.describe()

@@ -1,0 +1,164 @@
+"""Puente's speed figures: prints them, asserts nothing (the issue's targets are read off this output).
+
+    make bench            # or: .venv/bin/python scripts/bench.py --users 100 --rounds 3
+
+1. Engine: questionnaire steps per second, pure `flows` (no I/O).
+2. Full stack: `python -m bot` as its own process (SQLite, aiogram, real HTTP) against the fake Bot API, with N
+   scripted users tapping through the questionnaire at once: updates per second, p50/p99 reply latency (from
+   the tap reaching the server's update queue to the next question arriving back at the server).
+3. Baseline: a bare aiogram echo bot (scripts/echo_bot.py) on the same fake server with the same N users,
+   and the ratio between the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.app import load_core  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from flows import engine  # noqa: E402
+from tests.e2e.conftest import begin  # noqa: E402
+from tests.fakebotapi import FakeBotAPI, FakeUser  # noqa: E402
+
+TODAY = dt.date(2026, 11, 22)
+ELIGIBLE = {
+    "nationality": "venezuelan", "location": "mexico", "mexico_entry": "before", "mx_pa_irregular": "no",
+    "us_irregular": "no", "removal_order": "no", "other_citizenship": "no", "other_residence": "no",
+    "refugee_status": "no", "passport": "valid", "supporter": "yes", "age": "adult", "vaccines": "yes",
+    "flight": "yes",
+}  # fmt: skip
+
+
+def bench_engine(seconds: float = 3.0) -> tuple[int, float]:
+    program = load_core(Settings(_env_file=None)).program  # type: ignore[call-arg]
+    steps, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        session = engine.new_session(program)
+        while not session.finished:
+            assert session.node is not None
+            session, _ = engine.step(program, session, engine.Choose(session.node, ELIGIBLE[session.node]), TODAY)
+            steps += 1
+    return steps, time.perf_counter() - started
+
+
+def start_process(args: list[str], server: FakeBotAPI, database: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "BOT_TOKEN": server.token,
+        "TELEGRAM_API_URL": server.base_url,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "POLLING_TIMEOUT": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+
+
+async def timed(user: FakeUser, act: Callable[[], Awaitable[object]], arrived: Callable[[str], bool]) -> float:
+    started = time.perf_counter()
+    await act()
+    await user.wait_for(lambda m: arrived(m.text), timeout=60)
+    return time.perf_counter() - started
+
+
+async def questionnaire_user(server: FakeBotAPI, rounds: int, latencies: list[float]) -> int:
+    user = server.user(language_code="es")
+    await begin(user, "es")
+    updates = 0
+    for _ in range(rounds):
+        node = "nationality"
+        while True:
+            option = ELIGIBLE[node]
+            last = node == "flight"
+
+            def arrived(text: str, last: bool = last) -> bool:
+                return "Pregunta" in text or (last and "✅" in text)
+
+            latencies.append(await timed(user, lambda n=node, o=option: user.tap(data=f"a:{n}:{o}"), arrived))
+            updates += 1
+            if last:
+                break
+            node = next(b.data for row in user.last_message.buttons for b in row if b.data).split(":")[1]
+        await user.wait_idle(quiet=0.2)
+        await user.send("/restart")
+        await user.wait_for(lambda m: "Pregunta 1 " in m.text, timeout=60)
+        updates += 1
+    return updates
+
+
+async def echo_user(server: FakeBotAPI, count: int, latencies: list[float]) -> int:
+    user = server.user(language_code="es")
+    for n in range(count):
+        text = f"hola {user.id} {n}"
+        latencies.append(await timed(user, lambda t=text: user.send(t), lambda got, t=text: got == t))
+    return count
+
+
+async def run_load(
+    script: list[str], users: int, make: Callable[[FakeBotAPI, list[float]], Awaitable[int]]
+) -> tuple[int, float, list[float]]:
+    async with FakeBotAPI() as server:
+        with tempfile.TemporaryDirectory() as folder:
+            process = start_process(script, server, Path(folder) / "bench.db")
+            try:
+                warm = server.user(language_code="es")
+                await warm.send("/start")
+                await warm.wait_for(timeout=60)
+                latencies: list[float] = []
+                started = time.perf_counter()
+                counts = await asyncio.gather(*(make(server, latencies) for _ in range(users)))
+                elapsed = time.perf_counter() - started
+            finally:
+                process.terminate()
+                process.wait(timeout=20)
+    return sum(counts), elapsed, latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def report(name: str, updates: int, elapsed: float, latencies: list[float]) -> float:
+    rate = updates / elapsed
+    print(
+        f"{name:<34} {updates:>6} updates in {elapsed:6.1f} s = {rate:7.1f} updates/s   "
+        f"p50 {percentile(latencies, 50) * 1000:6.1f} ms   p99 {percentile(latencies, 99) * 1000:7.1f} ms"
+    )
+    return rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2, help="questionnaires per user")
+    args = parser.parse_args()
+
+    steps, seconds = bench_engine()
+    print(f"{'engine (pure flows)':<34} {steps:>6} steps   in {seconds:6.1f} s = {steps / seconds:9.0f} steps/s")
+
+    per_user = args.rounds * (len(ELIGIBLE) + 1)
+    puente = await run_load(
+        ["-m", "bot"], args.users, lambda server, lat: questionnaire_user(server, args.rounds, lat)
+    )
+    echo = await run_load(
+        [str(ROOT / "scripts" / "echo_bot.py")], args.users, lambda server, lat: echo_user(server, per_user, lat)
+    )
+    ours = report(f"puente, {args.users} users", *puente)
+    base = report(f"aiogram echo baseline, {args.users} users", *echo)
+    print(f"{'ratio puente / echo':<34} {ours / base:6.2f} of the baseline's updates per second")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

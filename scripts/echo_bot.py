@@ -1,0 +1,30 @@
+"""The benchmark's baseline: the smallest aiogram bot (echo every text), polling the same fake Bot API.
+
+    BOT_TOKEN=... TELEGRAM_API_URL=http://127.0.0.1:PORT python scripts/echo_bot.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import Message
+
+
+async def main() -> None:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"]))
+    bot = Bot(os.environ["BOT_TOKEN"], session=session)
+    dispatcher = Dispatcher()
+
+    @dispatcher.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "?")
+
+    await dispatcher.start_polling(bot, polling_timeout=2)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
