@@ -1,6 +1,6 @@
 """Puente's speed figures: prints them, asserts nothing (the issue's targets are read off this output).
 
-    make bench            # or: .venv/bin/python scripts/bench.py --users 100 --rounds 3
+Run `make bench`, or `.venv/bin/python scripts/bench.py --users 100 --rounds 3`.
 
 1. Engine: questionnaire steps per second, pure `flows` (no I/O).
 2. Full stack: `python -m bot` as its own process (SQLite, aiogram, real HTTP) against the fake Bot API, with N
@@ -149,9 +149,7 @@ async def main() -> None:
     print(f"{'engine (pure flows)':<34} {steps:>6} steps   in {seconds:6.1f} s = {steps / seconds:9.0f} steps/s")
 
     per_user = args.rounds * (len(ELIGIBLE) + 1)
-    puente = await run_load(
-        ["-m", "bot"], args.users, lambda server, lat: questionnaire_user(server, args.rounds, lat)
-    )
+    puente = await run_load(["-m", "bot"], args.users, lambda server, lat: questionnaire_user(server, args.rounds, lat))
     echo = await run_load(
         [str(ROOT / "scripts" / "echo_bot.py")], args.users, lambda server, lat: echo_user(server, per_user, lat)
     )

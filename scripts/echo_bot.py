@@ -1,6 +1,6 @@
 """The benchmark's baseline: the smallest aiogram bot (echo every text), polling the same fake Bot API.
 
-    BOT_TOKEN=... TELEGRAM_API_URL=http://127.0.0.1:PORT python scripts/echo_bot.py
+Run by scripts/bench.py with BOT_TOKEN and TELEGRAM_API_URL set to the fake server's.
 """
 
 from __future__ import annotations

@@ -34,7 +34,10 @@ from aiogram.types import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    KeyboardButton,
     Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
     Update,
 )
 
@@ -265,6 +268,20 @@ async def test_inline_button_needs_exactly_one_action(
     status, body = await call(http, server, "sendMessage", chat_id=ana.id, text="x", reply_markup=markup)
     assert status == 400
     assert "Text buttons are unallowed" in body["description"]
+
+
+async def test_reply_keyboard_is_shown_and_pressed(bot: Bot, ana: FakeUser) -> None:
+    """A reply keyboard is not echoed in the Message but is shown to the user; pressing sends the label."""
+    markup = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text="Español"), KeyboardButton(text="English")]])
+    sent = await bot.send_message(ana.id, "¿Idioma?", reply_markup=markup)
+    assert sent.reply_markup is None
+    assert ana.reply_keyboard == [["Español", "English"]]
+    await ana.press("Español")
+    [update] = await bot(GetUpdates())
+    assert update.message is not None
+    assert update.message.text == "Español"
+    await bot.send_message(ana.id, "Listo", reply_markup=ReplyKeyboardRemove())
+    assert ana.reply_keyboard is None
 
 
 async def test_blocked_user_gives_403(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:

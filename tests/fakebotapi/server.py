@@ -13,6 +13,7 @@ Everything runs on the test's event loop, so state needs no locks; waiting is do
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import time
 from collections import Counter, deque
@@ -42,6 +43,8 @@ from tests.fakebotapi.schema import (
 from tests.fakebotapi.user import CallbackAnswer, ChatMessage, FakeUser, PrivateChat, Signal
 
 __all__ = ["DEFAULT_TOKEN", "FakeBotAPI", "InjectedFault", "RecordedCall", "ServerStats"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN: Final = "123456:TEST-token"
 CONFLICT_DESCRIPTION: Final = (
@@ -438,6 +441,10 @@ class FakeBotAPI:
                 raise fault.error()
         except BotAPIError as error:
             return self._respond(name, params, error.status, error.to_json(), description=error.description)
+        except Exception as error:  # a bug in the fake itself: fail loudly, but as a well-formed 500
+            log.exception("fake Bot API crashed handling %s", name)
+            crash = BotAPIError(500, f"Internal Server Error: fake Bot API bug: {error!r}")
+            return self._respond(name, params, crash.status, crash.to_json(), description=crash.description)
         return self._respond(name, params, 200, {"ok": True, "result": result}, result=result)
 
     def _respond(
