@@ -139,6 +139,7 @@ async def serve(
 ) -> int:
     """Connect to the Bot API and the store, then long-poll until a signal (or `stop`, for tests) ends it."""
     assert settings.bot_token is not None
+    logs.guard_third_party()
     try:
         bot = make_bot(settings, settings.bot_token.get_secret_value().strip())
     except TokenValidationError:

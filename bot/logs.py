@@ -47,11 +47,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False, default=str)
 
 
+#: Libraries that log payloads at DEBUG or INFO: aiosqlite and SQLAlchemy log SQL with its parameters (user ids,
+#: answers). They stay at WARNING whatever LOG_LEVEL says.
+_PAYLOAD_LOGGERS = ("aiosqlite", "sqlalchemy.engine", "sqlalchemy.pool", "asyncpg")
+
+
+def guard_third_party() -> None:
+    for name in _PAYLOAD_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # aiogram logs every handled update at INFO; its ids are not personal, but the volume is noise.
+    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+
+
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aiogram logs every handled update at INFO; its ids are not personal, but the volume is noise.
-    logging.getLogger("aiogram.event").setLevel(logging.WARNING)
+    guard_third_party()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from bot.app import Core
@@ -214,3 +216,28 @@ async def test_two_quick_inputs_are_handled_in_order(bot: FakeBotAPI) -> None:
     await user.send("1")  # meant for the next question: "Mexico"
     await user.wait_idle(quiet=0.3)
     assert user.last_message.text.endswith("When did you arrive in Mexico?")
+
+
+async def test_logs_carry_no_personal_data(bot: FakeBotAPI, caplog: pytest.LogCaptureFixture) -> None:
+    """Names, typed text, answers and raw user ids never reach a log line, even at DEBUG."""
+    caplog.set_level(logging.DEBUG)
+    user = bot.user(first_name="Wilmarys", language_code="es")
+    await begin(user, "es")
+    await user.send("mi hermano se llama Yorbis")
+    await user.wait_idle(quiet=0.15)
+    await answer(user, "nationality", "venezuelan")
+    await user.send("/language")
+    await user.wait_idle(quiet=0.15)
+    await user.send_sticker()
+    await user.wait_idle(quiet=0.15)
+
+    bot.fail_next("sendMessage", status=429, retry_after=1, chat_id=user.id)  # a warning with extras
+    await answer(user, "location", "mexico")
+    await user.wait_for(lambda m: "México" in m.text or "Pregunta 3" in m.text)
+
+    assert caplog.records, "the bot logged nothing, so this test would prove nothing"
+    forbidden = ["Wilmarys", "Yorbis", "hermano", str(user.id), "venezuelan", "mexico"]
+    for record in caplog.records:
+        line = f"{record.getMessage()} {vars(record)}"
+        leaked = [word for word in forbidden if word in line]
+        assert not leaked, (record.name, record.getMessage(), leaked)
