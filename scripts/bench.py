@@ -30,16 +30,11 @@ sys.path.insert(0, str(ROOT))
 from bot.app import load_core  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from flows import engine  # noqa: E402
-from tests.e2e.conftest import begin  # noqa: E402
+from tests.e2e.conftest import ELIGIBLE, begin  # noqa: E402
 from tests.fakebotapi import FakeBotAPI, FakeUser  # noqa: E402
 
 TODAY = dt.date(2026, 11, 22)
-ELIGIBLE = {
-    "nationality": "venezuelan", "location": "mexico", "mexico_entry": "before", "mx_pa_irregular": "no",
-    "us_irregular": "no", "removal_order": "no", "other_citizenship": "no", "other_residence": "no",
-    "refugee_status": "no", "passport": "valid", "supporter": "yes", "age": "adult", "vaccines": "yes",
-    "flight": "yes",
-}  # fmt: skip
+ANSWERS = dict(ELIGIBLE)
 
 
 def bench_engine(seconds: float = 3.0) -> tuple[int, float]:
@@ -49,7 +44,7 @@ def bench_engine(seconds: float = 3.0) -> tuple[int, float]:
         session = engine.new_session(program)
         while not session.finished:
             assert session.node is not None
-            session, _ = engine.step(program, session, engine.Choose(session.node, ELIGIBLE[session.node]), TODAY)
+            session, _ = engine.step(program, session, engine.Choose(session.node, ANSWERS[session.node]), TODAY)
             steps += 1
     return steps, time.perf_counter() - started
 
@@ -80,7 +75,7 @@ async def questionnaire_user(server: FakeBotAPI, rounds: int, latencies: list[fl
     for _ in range(rounds):
         node = "nationality"
         while True:
-            option = ELIGIBLE[node]
+            option = ANSWERS[node]
             last = node == "flight"
 
             def arrived(text: str, last: bool = last) -> bool:
@@ -148,7 +143,7 @@ async def main() -> None:
     steps, seconds = bench_engine()
     print(f"{'engine (pure flows)':<34} {steps:>6} steps   in {seconds:6.1f} s = {steps / seconds:9.0f} steps/s")
 
-    per_user = args.rounds * (len(ELIGIBLE) + 1)
+    per_user = args.rounds * (len(ANSWERS) + 1)
     puente = await run_load(["-m", "bot"], args.users, lambda server, lat: questionnaire_user(server, args.rounds, lat))
     echo = await run_load(
         [str(ROOT / "scripts" / "echo_bot.py")], args.users, lambda server, lat: echo_user(server, per_user, lat)

@@ -19,6 +19,19 @@ from tests.fakebotapi import FakeBotAPI, FakeUser
 
 ROOT = Path(__file__).resolve().parents[2]
 
+#: A Venezuelan in Mexico since before the cutoff who meets every criterion: (question, option) in the order asked.
+ELIGIBLE: list[tuple[str, str]] = [
+    ("nationality", "venezuelan"), ("location", "mexico"), ("mexico_entry", "before"), ("mx_pa_irregular", "no"),
+    ("us_irregular", "no"), ("removal_order", "no"), ("other_citizenship", "no"), ("other_residence", "no"),
+    ("refugee_status", "no"), ("passport", "valid"), ("supporter", "yes"), ("age", "adult"), ("vaccines", "yes"),
+    ("flight", "yes"),
+]  # fmt: skip
+
+
+def with_answers(**changes: str) -> list[tuple[str, str]]:
+    """The eligible path with some answers changed (only answers that keep the same questions)."""
+    return [(q, changes.get(q, o)) for q, o in ELIGIBLE]
+
 
 @pytest.fixture
 async def server() -> AsyncIterator[FakeBotAPI]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import Core
-from tests.e2e.conftest import ROOT, BotProcess, answer, begin
+from tests.e2e.conftest import ROOT, BotProcess, answer, begin, with_answers
 from tests.fakebotapi import FakeBotAPI
 
 
@@ -68,15 +68,8 @@ async def test_kill_9_mid_questionnaire_loses_nothing(server: FakeBotAPI, bot_pr
     bot_process.start()
     user = server.user(language_code="es")
     await begin(user, "es")
-    answered = [
-        ("nationality", "venezuelan"),
-        ("location", "mexico"),
-        ("mexico_entry", "before"),
-        ("mx_pa_irregular", "no"),
-        ("us_irregular", "no"),
-        ("removal_order", "yes"),
-    ]
-    for question, option in answered:
+    path = with_answers(removal_order="yes")
+    for question, option in path[:6]:
         await answer(user, question, option)
     assert "¿También tienes la nacionalidad de otro país" in user.last_message.text
 
@@ -87,16 +80,7 @@ async def test_kill_9_mid_questionnaire_loses_nothing(server: FakeBotAPI, bot_pr
     resumed = await user.wait_for(lambda m: bool(m.buttons), timeout=30)
     assert "¿También tienes la nacionalidad de otro país" in resumed.text
     assert "Pregunta 7" in resumed.text
-    for question, option in [
-        ("other_citizenship", "no"),
-        ("other_residence", "no"),
-        ("refugee_status", "no"),
-        ("passport", "valid"),
-        ("supporter", "yes"),
-        ("age", "adult"),
-        ("vaccines", "yes"),
-        ("flight", "yes"),
-    ]:
+    for question, option in path[6:]:
         await answer(user, question, option)
     result = next(m.text for m in user.messages if "❌" in m.text)
     assert "deportación" in result  # the removal order answered before the crash still counts

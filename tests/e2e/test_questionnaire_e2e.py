@@ -7,30 +7,8 @@ import logging
 import pytest
 
 from bot.app import Core
-from tests.e2e.conftest import answer, begin
+from tests.e2e.conftest import ELIGIBLE, answer, begin, with_answers
 from tests.fakebotapi import FakeBotAPI
-
-ELIGIBLE = [
-    ("nationality", "venezuelan"),
-    ("location", "mexico"),
-    ("mexico_entry", "before"),
-    ("mx_pa_irregular", "no"),
-    ("us_irregular", "no"),
-    ("removal_order", "no"),
-    ("other_citizenship", "no"),
-    ("other_residence", "no"),
-    ("refugee_status", "no"),
-    ("passport", "valid"),
-    ("supporter", "yes"),
-    ("age", "adult"),
-    ("vaccines", "yes"),
-    ("flight", "yes"),
-]
-
-
-def with_answers(**changes: str) -> list[tuple[str, str]]:
-    return [(q, changes.get(q, o)) for q, o in ELIGIBLE]
-
 
 PATHS = {
     "likely_eligible": (ELIGIBLE, "outcome.likely_eligible"),
