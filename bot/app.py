@@ -84,18 +84,18 @@ def build_dispatcher(conversation: Conversation, sender: TelegramSender) -> Disp
 
     @dispatcher.errors()
     async def on_error(event: ErrorEvent) -> bool:
-        # Type only: an exception's message can quote what the person wrote.
+        """Log the failure (its type only: a message can quote what the person wrote) and apologise to them."""
         log.error("update failed", extra={"error": type(event.exception).__name__}, exc_info=event.exception)
-        update = event.update
-        user = update.message or update.callback_query
-        if user is not None and user.from_user is not None:
-            participant = await conversation.store.load(user.from_user.id)
-            lang = participant.language if participant else conversation.default_language
-            reply = Reply((Outgoing(conversation.tr.text(lang, T.ERROR)),))
-            try:
-                await sender.deliver(user.from_user.id, reply)
-            except TelegramAPIError:
-                log.warning("could not tell the person about the failure")
+        source = event.update.message or event.update.callback_query
+        person = source.from_user if source is not None else None
+        if person is None:
+            return True
+        participant = await conversation.store.load(person.id)
+        lang = participant.language if participant else conversation.default_language
+        try:
+            await sender.deliver(person.id, Reply((Outgoing(conversation.tr.text(lang, T.ERROR)),)))
+        except TelegramAPIError:
+            log.warning("could not tell the person about the failure")
         return True
 
     return dispatcher

@@ -100,7 +100,6 @@ def test_missing_translation(program_dir: Path) -> None:
     """A text key absent from one language is refused, naming the language and the key."""
     program = load_program(SOURCE)
     keys = program.text_keys()
-    error = None
     with pytest.raises(FlowError) as caught:
         load_program(program_dir, known_texts={"en": keys, "ht": keys - {"q.flight"}})
     error = str(caught.value)

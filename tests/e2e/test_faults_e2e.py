@@ -137,3 +137,16 @@ def test_terminal_chat_replays_a_conversation_from_a_file(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert "H-2B" in done.stdout
     assert "15 desanm 2022" in done.stdout
+
+
+async def test_unexpected_failure_apologises_and_keeps_the_answer(bot: FakeBotAPI) -> None:
+    """If delivering a reply fails for good (a 400), the person is told, and the saved answer still counts."""
+    user = bot.user(language_code="en")
+    await begin(user, "en")
+    bot.fail_next("sendMessage", status=400, description="Bad Request: chat is temporarily unavailable")
+    await user.tap(data="a:nationality:venezuelan")
+    apology = await user.wait_for(lambda m: "went wrong" in m.text)
+    assert "answers are safe" in apology.text
+    await user.send("/start")
+    resumed = await user.wait_for(lambda m: bool(m.buttons))
+    assert resumed.text.endswith("Where are you now?")
