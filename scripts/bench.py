@@ -56,7 +56,7 @@ def start_process(args: list[str], server: FakeBotAPI, database: Path) -> subpro
         "TELEGRAM_API_URL": server.base_url,
         "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "POLLING_TIMEOUT": "2",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "ERROR",
     }
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
@@ -101,9 +101,15 @@ async def echo_user(server: FakeBotAPI, count: int, latencies: list[float]) -> i
     return count
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), to compare the bots' cost per update."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_load(
     script: list[str], users: int, make: Callable[[FakeBotAPI, list[float]], Awaitable[int]]
-) -> tuple[int, float, list[float]]:
+) -> tuple[int, float, list[float], float]:
     async with FakeBotAPI() as server:
         with tempfile.TemporaryDirectory() as folder:
             process = start_process(script, server, Path(folder) / "bench.db")
@@ -112,24 +118,26 @@ async def run_load(
                 await warm.send("/start")
                 await warm.wait_for(timeout=60)
                 latencies: list[float] = []
-                started = time.perf_counter()
+                cpu_before, started = cpu_seconds(process.pid), time.perf_counter()
                 counts = await asyncio.gather(*(make(server, latencies) for _ in range(users)))
                 elapsed = time.perf_counter() - started
+                cpu = cpu_seconds(process.pid) - cpu_before
             finally:
                 process.terminate()
                 process.wait(timeout=20)
-    return sum(counts), elapsed, latencies
+    return sum(counts), elapsed, latencies, cpu
 
 
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def report(name: str, updates: int, elapsed: float, latencies: list[float]) -> float:
+def report(name: str, updates: int, elapsed: float, latencies: list[float], cpu: float) -> float:
     rate = updates / elapsed
     print(
         f"{name:<34} {updates:>6} updates in {elapsed:6.1f} s = {rate:7.1f} updates/s   "
-        f"p50 {percentile(latencies, 50) * 1000:6.1f} ms   p99 {percentile(latencies, 99) * 1000:7.1f} ms"
+        f"p50 {percentile(latencies, 50) * 1000:6.1f} ms   p99 {percentile(latencies, 99) * 1000:7.1f} ms   "
+        f"bot CPU {cpu * 1000 / updates:5.2f} ms/update"
     )
     return rate
 

@@ -6,6 +6,7 @@ Run by scripts/bench.py with BOT_TOKEN and TELEGRAM_API_URL set to the fake serv
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 from aiogram import Bot, Dispatcher
@@ -15,6 +16,7 @@ from aiogram.types import Message
 
 
 async def main() -> None:
+    logging.basicConfig(level=logging.ERROR)
     session = AiohttpSession(api=TelegramAPIServer.from_base(os.environ["TELEGRAM_API_URL"]))
     bot = Bot(os.environ["BOT_TOKEN"], session=session)
     dispatcher = Dispatcher()
