@@ -21,6 +21,7 @@ from flows.engine import (
     Restarted,
 )
 from flows.loader import Program
+from flows.verdict import Reason
 
 #: Notices that lead into the message after them instead of arriving alone: fewer messages on a slow network.
 _PREFACES: dict[type, T] = {
@@ -91,11 +92,8 @@ class Renderer:
         verdict = event.verdict
         parts = [self.tr.text(language, event.text)]
 
-        def bullets(reasons: Sequence[object]) -> str:
-            return "\n".join(
-                f"• {self.tr.text(language, r.text, date=r.date)}"  # type: ignore[attr-defined]
-                for r in reasons
-            )
+        def bullets(reasons: Sequence[Reason]) -> str:
+            return "\n".join(f"• {self.tr.text(language, r.text, date=r.date)}" for r in reasons)
 
         if verdict.outcome == "not_eligible":
             parts.append(bullets(verdict.failed))
@@ -103,6 +101,7 @@ class Renderer:
                 parts.append(f"{self.tr.text(language, T.RESULT_UNCERTAIN)}\n{bullets(verdict.uncertain)}")
         elif verdict.outcome == "needs_review":
             parts.append(bullets(verdict.uncertain))
+            parts.append(self.tr.text(language, T.RESULT_REVIEW_NEXT))
         if verdict.pending:
             parts.append(f"{self.tr.text(language, T.RESULT_PENDING)}\n{bullets(verdict.pending)}")
         parts.append(self.tr.text(language, T.RULES_AS_OF, date=event.rules_as_of))

@@ -25,6 +25,7 @@ class T(StrEnum):
     RULES_AS_OF = "result.rules_as_of"
     RESULT_UNCERTAIN = "result.uncertain"
     RESULT_PENDING = "result.pending"
+    RESULT_REVIEW_NEXT = "result.review_next"
     RESULT_NEXT = "result.next"
     HELP = "help.text"
     DELETE_CONFIRM = "delete.confirm"
