@@ -166,7 +166,7 @@ class Conversation:
 
     async def _typed(self, participant: Participant, text: str, update_id: int | None) -> Reply:
         session, lang = participant.session, participant.language
-        if session.program_id != self.program.id:
+        if not engine.fits(self.program, session):
             return await self._step(participant, engine.Show(), update_id)
         if session.node is None:
             return Reply((Outgoing(self.tr.text(lang, T.FINISHED)),))
@@ -187,9 +187,9 @@ class Conversation:
         """Run the engine, save before replying, and render. `quiet`: the input changes nothing to save."""
         now = self.clock()
         session = participant.session
-        if session.program_id != self.program.id:
-            # The deployment switched programs since this person last wrote: start them on the active one.
-            session, action = engine.new_session(self.program), engine.Show()
+        if not engine.fits(self.program, session):
+            # The program was switched or edited since this person last wrote: start them afresh, and say so.
+            session, action = engine.new_session(self.program), engine.Restart()
         session, events = engine.step(self.program, session, action, now.date())
         outcome = next((e.verdict.outcome for e in events if isinstance(e, OutcomeReached)), None)
         changed = replace(participant, session=session, outcome=outcome if session.finished else None)

@@ -40,6 +40,20 @@ def new_session(program: Program) -> Session:
     return Session(program_id=program.id, node=program.questionnaire.start)
 
 
+def fits(program: Program, session: Session) -> bool:
+    """Whether a stored session can go on under this program: same program, every question it names still there.
+
+    A deployment may switch programs or edit a questionnaire while people are mid-way; a session that no longer
+    fits must start over rather than point at a question that is gone.
+    """
+    questions = program.questionnaire.index
+    return (
+        session.program_id == program.id
+        and (session.node is None or session.node in questions)
+        and all(q in questions for q in session.history)
+    )
+
+
 # --------------------------------------------------------------------------------------------------- input
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 
@@ -187,3 +188,18 @@ def test_settings_default_to_sqlite_long_polling() -> None:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.database_url.startswith("sqlite+aiosqlite:///data/")
     assert settings.telegram_api_url == "https://api.telegram.org"
+
+
+async def test_session_from_an_edited_questionnaire_starts_over(conversation: Conversation, store: MemoryStore) -> None:
+    """A stored session naming a question the questionnaire no longer has restarts, and the person is told."""
+    await consent(conversation, "en")
+    stored = await store.load(ANA.user_id)
+    assert stored is not None
+    gone = replace(stored, session=replace(stored.session, node="a_question_removed_since"))
+    await store.save(gone, previous=stored, update_id=None, now=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
+    reply = await conversation.handle(ANA, Typed("1"))
+    assert "start again" in reply.messages[0].text
+    assert last_text(reply).endswith("What is your nationality?")
+    restarted = await store.load(ANA.user_id)
+    assert restarted is not None
+    assert restarted.session.node == "nationality"
