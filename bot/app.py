@@ -18,12 +18,15 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent
 from aiogram.utils.token import TokenValidationError
 
 from bot import logs
+from bot.admin import Admin
 from bot.config import Settings
+from bot.connect import Connector
 from bot.conversation import Conversation
 from bot.i18n import Translator
 from bot.outgoing import Outgoing, Reply
 from bot.storage import Store, open_store
-from bot.telegram.handlers import build_router
+from bot.storage.referrals import Referrals
+from bot.telegram.handlers import build_routers
 from bot.telegram.middlewares import OnePersonAtATime, RetryRequests
 from bot.telegram.sender import TelegramSender
 from bot.texts import COMMANDS, T, transport_keys
@@ -66,7 +69,7 @@ def load_core(settings: Settings) -> Core:
     return Core(program, translator, Vocabulary.load())
 
 
-def conversation_for(core: Core, store: Store, settings: Settings) -> Conversation:
+def conversation_for(core: Core, store: Store, settings: Settings, connector: Connector | None = None) -> Conversation:
     return Conversation(
         core.program,
         store,
@@ -74,13 +77,16 @@ def conversation_for(core: Core, store: Store, settings: Settings) -> Conversati
         core.vocabulary,
         clock=utc_now,
         default_language=settings.default_language,
+        connector=connector,
     )
 
 
-def build_dispatcher(conversation: Conversation, sender: TelegramSender) -> Dispatcher:
-    dispatcher = Dispatcher(conversation=conversation, sender=sender)
+def build_dispatcher(
+    conversation: Conversation, sender: TelegramSender, connector: Connector, admin: Admin
+) -> Dispatcher:
+    dispatcher = Dispatcher(conversation=conversation, sender=sender, connector=connector, admin=admin)
     dispatcher.update.outer_middleware(OnePersonAtATime())
-    dispatcher.include_router(build_router())
+    dispatcher.include_routers(*build_routers())
 
     @dispatcher.errors()
     async def on_error(event: ErrorEvent) -> bool:
@@ -155,7 +161,12 @@ async def serve(
         log.info("bot starting", extra={"bot": me.username, "program": core.program.id})
         await bot.delete_webhook(drop_pending_updates=False)
         await register_commands(bot, core.translator, settings.default_language)
-        dispatcher = build_dispatcher(conversation_for(core, store, settings), TelegramSender(bot))
+        sender = TelegramSender(bot)
+        referrals = Referrals(store)
+        connector = Connector(referrals, store, core.translator, core.program, sender, utc_now)
+        admin = Admin(referrals, core.translator, utc_now, settings.admin_ids)
+        conversation = conversation_for(core, store, settings, connector)
+        dispatcher = build_dispatcher(conversation, sender, connector, admin)
         stopper = asyncio.create_task(_stop_when(stop, dispatcher)) if stop is not None else None
         try:
             await dispatcher.start_polling(

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from bot.connect import Connector, Contact
 from bot.i18n import Translator
 from bot.intents import (
     Answer,
@@ -19,14 +20,19 @@ from bot.intents import (
     ChooseLanguage,
     ConfirmDelete,
     Consent,
+    Decide,
     GoBack,
     Help,
     Intent,
     Media,
+    PickOrganisation,
+    ShareWith,
+    ShowOrganisations,
     ShowPrivacy,
     Start,
     StartOver,
     Typed,
+    Withdraw,
 )
 from bot.logs import hashed
 from bot.outgoing import Button, Outgoing, Reply
@@ -44,10 +50,20 @@ Clock = Callable[[], dt.datetime]
 
 @dataclass(frozen=True)
 class Person:
-    """Who wrote: Telegram's user id and the chat to answer in (the same in a private chat)."""
+    """Who wrote: Telegram's user id and the chat to answer in (the same in a private chat).
+
+    The username and first name are only read when the person agrees to share their contact with an
+    organisation; they are never stored.
+    """
 
     user_id: int
     chat_id: int
+    username: str | None = None
+    first_name: str | None = None
+
+    @property
+    def contact(self) -> Contact:
+        return Contact(self.user_id, self.username, self.first_name)
 
 
 class Conversation:
@@ -59,6 +75,7 @@ class Conversation:
         vocabulary: Vocabulary,
         clock: Clock,
         default_language: str = "es",
+        connector: Connector | None = None,
     ) -> None:
         self.program = program
         self.store = store
@@ -66,6 +83,7 @@ class Conversation:
         self.vocabulary = vocabulary
         self.clock = clock
         self.default_language = default_language
+        self.connector = connector
         self.render = Renderer(translator, program)
 
     async def handle(self, person: Person, intent: Intent, *, update_id: int | None = None) -> Reply:
@@ -77,7 +95,7 @@ class Conversation:
         participant = loaded.participant
         if participant is None:
             return await self._before_consent(person, intent, update_id)
-        return await self._with(participant, intent, update_id)
+        return await self._with(person, participant, intent, update_id)
 
     # ------------------------------------------------------------------ before consent: nothing is stored
 
@@ -114,13 +132,13 @@ class Conversation:
             case AskDelete() | ConfirmDelete():
                 return Reply((Outgoing(self.tr.text(self.default_language, T.DELETE_NOTHING)),))
             case Start(language_hint=hint):
-                return Reply((self.render.language_picker(_known(hint, self.tr.languages)),))
+                return Reply((self.render.language_picker(known_language(hint, self.tr.languages)),))
         # Anything else before consent (a stale button, text, a sticker): offer the languages again.
         return Reply((self.render.language_picker(None),))
 
     # ------------------------------------------------------------------ after consent
 
-    async def _with(self, participant: Participant, intent: Intent, update_id: int | None) -> Reply:
+    async def _with(self, person: Person, participant: Participant, intent: Intent, update_id: int | None) -> Reply:
         lang = participant.language
         session = participant.session
 
@@ -162,6 +180,12 @@ class Conversation:
                 return self._closing_delete(lang, T.DELETE_DONE)
             case ConfirmDelete(confirmed=False):
                 return self._closing_delete(lang, T.DELETE_CANCELLED)
+            case ShowOrganisations() | PickOrganisation() | ShareWith() | Withdraw():
+                if self.connector is None:  # the terminal chat has no directory
+                    return Reply((Outgoing(self.tr.text(lang, T.ORGS_NONE)),))
+                return await self.connector.handle(participant, person.contact, intent)
+            case Decide():
+                return Reply()  # an intake chat's button, routed to the connector by the Telegram layer
         raise TypeError(f"unhandled intent {intent!r}")
 
     async def _typed(self, participant: Participant, text: str, update_id: int | None) -> Reply:
@@ -199,6 +223,8 @@ class Conversation:
         lang = changed.language
         messages = self.render.events(lang, events)
         if any(isinstance(e, OutcomeReached) for e in events):
+            if self.connector is not None and self.connector.wanted_after(changed):
+                messages += await self.connector.offer(changed)
             messages.append(Outgoing(self.tr.text(lang, T.RESULT_NEXT)))
         recorded = next((e for e in events if isinstance(e, AnswerRecorded)), None)
         stale = any(isinstance(e, NotCurrent) for e in events)
@@ -233,7 +259,7 @@ class Conversation:
         return (Outgoing(f"{notice}\n\n{first.text}", first.buttons), *rest)
 
 
-def _known(language: str | None, languages: tuple[str, ...]) -> str | None:
+def known_language(language: str | None, languages: tuple[str, ...]) -> str | None:
     """Telegram's language_code ("es-MX", "fr") reduced to one we speak, or None."""
     if not language:
         return None

@@ -54,7 +54,7 @@ class Translator:
         if gaps:
             raise MissingTexts(f"untranslated keys: {gaps}")
 
-    def text(self, language: str, key: str, **params: object) -> str:
+    def text(self, language: str, key: str, /, **params: object) -> str:
         template = self._catalogs[language][key]
         if not params:
             return template

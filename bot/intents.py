@@ -82,6 +82,39 @@ class ConfirmDelete:
     confirmed: bool
 
 
+@dataclass(frozen=True)
+class ShowOrganisations:
+    """/organisations: organisations that could help this person."""
+
+
+@dataclass(frozen=True)
+class PickOrganisation:
+    """ "Ask this organisation to contact me": shows exactly what would be shared, nothing leaves yet."""
+
+    org_id: str
+
+
+@dataclass(frozen=True)
+class ShareWith:
+    """The answer to the sharing screen: only `share=True` creates a referral."""
+
+    org_id: str
+    share: bool
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    referral_id: int
+
+
+@dataclass(frozen=True)
+class Decide:
+    """An organisation member's Accept or Decline on a referral card in the intake chat."""
+
+    referral_id: int
+    accept: bool
+
+
 Intent = (
     Start
     | AskLanguage
@@ -96,6 +129,11 @@ Intent = (
     | ShowPrivacy
     | AskDelete
     | ConfirmDelete
+    | ShowOrganisations
+    | PickOrganisation
+    | ShareWith
+    | Withdraw
+    | Decide
 )
 
 
@@ -110,5 +148,6 @@ def command_intent(command: str, language_hint: str | None = None) -> Intent | N
         "help": Help(),
         "privacy": ShowPrivacy(),
         "delete": AskDelete(),
+        "organisations": ShowOrganisations(),
     }
     return intents.get(name)

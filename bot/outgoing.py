@@ -17,9 +17,19 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with the message (the text becomes its caption)."""
+
+    filename: str
+    content: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
 class Outgoing:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,65 @@ class T(StrEnum):
     DELETE_CANCELLED = "delete.cancelled"
     DELETE_NOTHING = "delete.nothing"
     DATE_LONG = "date.long"
+    ORGS_INTRO = "orgs.intro"
+    ORGS_NONE = "orgs.none"
+    ORGS_ASK = "orgs.ask"
+    ORGS_UNVERIFIED = "orgs.unverified"
+    ORGS_LANGUAGES = "orgs.languages"
+    ORGS_WEBSITE = "orgs.website"
+    ORGS_PHONE = "orgs.phone"
+    ORGS_EMAIL = "orgs.email"
+    ORGS_FREE = "orgs.free"
+    CONSENT_TITLE = "consent.title"
+    CONSENT_LANGUAGE = "consent.language"
+    CONSENT_CONTACT = "consent.contact"
+    CONSENT_ANSWERS = "consent.answers"
+    CONSENT_SHARE = "consent.share"
+    CONSENT_DONT = "consent.dont"
+    CONSENT_NOT_SHARED = "consent.not_shared"
+    REFERRAL_SENT = "referral.sent"
+    REFERRAL_WITHDRAW_BUTTON = "referral.withdraw_button"
+    REFERRAL_WITHDRAWN = "referral.withdrawn"
+    REFERRAL_CLOSED = "referral.closed"
+    REFERRAL_ALREADY = "referral.already"
+    REFERRAL_FULL = "referral.full"
+    REFERRAL_UNAVAILABLE = "referral.unavailable"
+    REFERRAL_ACCEPTED = "referral.accepted"
+    REFERRAL_DECLINED = "referral.declined"
+    CARD_TITLE = "card.title"
+    CARD_LANGUAGE = "card.language"
+    CARD_CONTACT = "card.contact"
+    CARD_ANSWERS = "card.answers"
+    CARD_FREE = "card.free"
+    CARD_ACCEPT = "card.accept"
+    CARD_DECLINE = "card.decline"
+    CARD_ACCEPTED = "card.accepted"
+    CARD_DECLINED = "card.declined"
+    CARD_WITHDRAWN = "card.withdrawn"
+    CARD_NOT_MEMBER = "card.not_member"
+    CARD_CLOSED = "card.closed"
+    ADMIN_USAGE = "admin.usage"
+    ADMIN_ORGS_HEADER = "admin.orgs_header"
+    ADMIN_ACTIVE = "admin.active"
+    ADMIN_PAUSED = "admin.paused"
+    ADMIN_UNVERIFIED = "admin.unverified"
+    ADMIN_DONE = "admin.done"
+    ADMIN_UNKNOWN = "admin.unknown"
+    ADMIN_ORG_SAVED = "admin.org_saved"
+    ADMIN_ORG_INVALID = "admin.org_invalid"
+    ADMIN_REFERRALS_HEADER = "admin.referrals_header"
+    ADMIN_REFERRALS_NONE = "admin.referrals_none"
+    ADMIN_EXPORT_CAPTION = "admin.export_caption"
 
 
 #: Telegram commands, in menu order, each described by `cmd.<name>`.
-COMMANDS = ("start", "back", "restart", "language", "help", "privacy", "delete")
+COMMANDS = ("start", "back", "restart", "language", "organisations", "help", "privacy", "delete")
 
 MONTHS = tuple(f"date.month.{n}" for n in range(1, 13))
 
+#: What an organisation can offer, each described by `offer.<name>`.
+OFFERS = ("find_supporter", "act_as_supporter", "legal_advice", "travel_help")
+
 
 def transport_keys() -> set[str]:
-    return {*(t.value for t in T), *(f"cmd.{c}" for c in COMMANDS), *MONTHS}
+    return {*(t.value for t in T), *(f"cmd.{c}" for c in COMMANDS), *MONTHS, *(f"offer.{o}" for o in OFFERS)}

@@ -97,6 +97,14 @@ def test_every_text_fits_a_message_and_every_button_its_limits(core: Core) -> No
                 day=31,
                 month="septiembre",
                 year=2022,
+                name="N" * 80,  # an organisation's name, at its longest
+                value="v" * 200,
+                language="Kreyòl ayisyen",
+                contact="@" + "u" * 32 + " (tg://user?id=1234567890123)",
+                id=1234567,
+                who="W" * 64,
+                week="2026-W47",
+                problem="p" * 300,
                 **dates,
             )
             assert len(text) <= MAX_TEXT, (lang, key)

@@ -8,6 +8,8 @@ from pathlib import Path
 FLOWS = Path(__file__).resolve().parents[1] / "flows"
 ALLOWED_ROOTS = {
     "__future__",
+    "csv",  # parses text handed in (the directory); opens nothing
+    "io",  # in-memory text buffers for csv
     "collections",
     "dataclasses",
     "datetime",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -67,6 +68,12 @@ class SqlStore:
             asyncio.Lock() if single_writer else contextlib.nullcontext()
         )
 
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction, queued behind other writers on SQLite."""
+        async with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
     async def load(self, user_id: int) -> Participant | None:
         return (await self.load_for(user_id, update_id=None)).participant
 
@@ -118,7 +125,7 @@ class SqlStore:
             "updated_at": now,
         }
         try:
-            async with self._write_lock, self.engine.begin() as conn:
+            async with self.writing() as conn:
                 if update_id is not None:
                     await conn.execute(insert(processed_updates).values(update_id=update_id, processed_at=now))
                 if previous is None:
@@ -170,13 +177,13 @@ class SqlStore:
             return found.first() is not None
 
     async def delete(self, user_id: int) -> bool:
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self.writing() as conn:
             await conn.execute(delete(answers).where(answers.c.user_id == user_id))
             removed = await conn.execute(delete(participants).where(participants.c.user_id == user_id))
         return bool(removed.rowcount)
 
     async def _forget_old_updates(self, now: dt.datetime) -> None:
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self.writing() as conn:
             await conn.execute(delete(processed_updates).where(processed_updates.c.processed_at < now - UPDATE_MEMORY))
 
     async def close(self) -> None:

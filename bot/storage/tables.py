@@ -1,6 +1,19 @@
 """The schema, as SQLAlchemy Core tables. Change it only through a migration in migrations/versions/."""
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Integer, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -35,4 +48,45 @@ processed_updates = Table(
     metadata,
     Column("update_id", BigInteger, primary_key=True, autoincrement=False),
     Column("processed_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+# The directory an NGO keeps (imported from YAML/CSV, edited by admins); list fields are JSON arrays.
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(80), nullable=False),
+    Column("offers", JSON, nullable=False),
+    Column("languages", JSON, nullable=False),
+    Column("nationalities", JSON, nullable=False),
+    Column("regions", JSON, nullable=False),
+    Column("intake_chat_id", BigInteger, nullable=True),
+    Column("website", String(200), nullable=True),
+    Column("phone", String(40), nullable=True),
+    Column("email", String(120), nullable=True),
+    Column("members", JSON, nullable=False),
+    Column("weekly_capacity", Integer, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("verified", Boolean, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# One row per person shared with one organisation (only after they tapped Share); never twice the same pair.
+# `week` (ISO, "2026-W47") is what weekly capacity counts. When the person is deleted the row keeps no identity
+# (user_id becomes NULL): the organisation's counts stay right, nothing points back at the person.
+referrals = Table(
+    "referrals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("participants.user_id", ondelete="SET NULL"), nullable=True),
+    Column("org_id", String(40), ForeignKey("organisations.id"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("week", String(8), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("decided_at", DateTime(timezone=True), nullable=True),
+    Column("card_chat_id", BigInteger, nullable=True),
+    Column("card_message_id", BigInteger, nullable=True),
+    UniqueConstraint("user_id", "org_id", name="uq_referrals_user_org"),
+    Index("ix_referrals_org_week", "org_id", "week"),
+    Index("ix_referrals_status", "status"),
 )

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 
-from bot.intents import Answer, ChooseLanguage, ConfirmDelete, Consent, GoBack, Intent
+from bot.intents import (
+    Answer,
+    ChooseLanguage,
+    ConfirmDelete,
+    Consent,
+    Decide,
+    GoBack,
+    Intent,
+    PickOrganisation,
+    ShareWith,
+    Withdraw,
+)
 
 
 class AnswerCb(CallbackData, prefix="a"):
@@ -29,6 +40,24 @@ class DeleteCb(CallbackData, prefix="d"):
     ok: bool
 
 
+class OrganisationCb(CallbackData, prefix="o"):
+    org: str
+
+
+class ShareCb(CallbackData, prefix="s"):
+    org: str
+    ok: bool
+
+
+class WithdrawCb(CallbackData, prefix="w"):
+    ref: int
+
+
+class DecideCb(CallbackData, prefix="r"):
+    ref: int
+    ok: bool
+
+
 def pack(intent: Intent) -> str:
     """The callback data a button with this intent carries."""
     match intent:
@@ -42,12 +71,23 @@ def pack(intent: Intent) -> str:
             return ConsentCb(lang=lang, ok=ok).pack()
         case ConfirmDelete(confirmed=ok):
             return DeleteCb(ok=ok).pack()
+        case PickOrganisation(org_id=org):
+            return OrganisationCb(org=org).pack()
+        case ShareWith(org_id=org, share=ok):
+            return ShareCb(org=org, ok=ok).pack()
+        case Withdraw(referral_id=ref):
+            return WithdrawCb(ref=ref).pack()
+        case Decide(referral_id=ref, accept=ok):
+            return DecideCb(ref=ref, ok=ok).pack()
     raise ValueError(f"no button can carry {intent!r}")
 
 
 def unpack(data: str) -> Intent | None:
     """The intent behind callback data, or None for data this bot never issued."""
-    for kind in (AnswerCb, BackCb, LanguageCb, ConsentCb, DeleteCb):
+    kinds: tuple[type[CallbackData], ...] = (
+        AnswerCb, BackCb, LanguageCb, ConsentCb, DeleteCb, OrganisationCb, ShareCb, WithdrawCb, DecideCb,
+    )  # fmt: skip
+    for kind in kinds:
         try:
             parsed = kind.unpack(data)
         except (TypeError, ValueError):
@@ -63,4 +103,12 @@ def unpack(data: str) -> Intent | None:
                 return Consent(lang, accepted=ok)
             case DeleteCb(ok=ok):
                 return ConfirmDelete(confirmed=ok)
+            case OrganisationCb(org=org):
+                return PickOrganisation(org)
+            case ShareCb(org=org, ok=ok):
+                return ShareWith(org, share=ok)
+            case WithdrawCb(ref=ref):
+                return Withdraw(ref)
+            case DecideCb(ref=ref, ok=ok):
+                return Decide(ref, accept=ok)
     return None

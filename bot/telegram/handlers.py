@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router
-from aiogram.types import CallbackQuery, Message, Update
+from aiogram.types import CallbackQuery, Message, Update, User
 
-from bot.conversation import Conversation, Person
-from bot.intents import Intent, Media, Start, Typed, command_intent
+from bot.admin import Admin, parse_command
+from bot.connect import Connector
+from bot.conversation import Conversation, Person, known_language
+from bot.intents import Decide, Intent, Media, Start, Typed, command_intent
 from bot.logs import hashed
 from bot.telegram.callbacks import unpack
 from bot.telegram.sender import TelegramSender
@@ -20,13 +22,26 @@ from bot.telegram.sender import TelegramSender
 log = logging.getLogger(__name__)
 
 
-def build_router() -> Router:
-    router = Router(name="questionnaire")
-    router.message.filter(F.chat.type == "private")
-    router.callback_query.filter(F.message.chat.type == "private")
-    router.message.register(on_message)
-    router.callback_query.register(on_button)
-    return router
+def build_routers() -> list[Router]:
+    """In the order they are consulted: staff commands, intake chats, then everyone's conversation."""
+    admin = Router(name="admin")
+    admin.message.filter(F.chat.type == "private", F.text, F.from_user)
+    admin.message.register(on_admin_command, is_admin_command)
+
+    intake = Router(name="intake")
+    intake.callback_query.filter(F.message.chat.type.in_({"group", "supergroup"}))
+    intake.callback_query.register(on_intake_button)
+
+    questionnaire = Router(name="questionnaire")
+    questionnaire.message.filter(F.chat.type == "private")
+    questionnaire.callback_query.filter(F.message.chat.type == "private")
+    questionnaire.message.register(on_message)
+    questionnaire.callback_query.register(on_button)
+    return [admin, intake, questionnaire]
+
+
+def person_of(user: User, chat_id: int) -> Person:
+    return Person(user_id=user.id, chat_id=chat_id, username=user.username, first_name=user.first_name)
 
 
 def message_intent(message: Message) -> Intent:
@@ -45,7 +60,7 @@ async def on_message(
 ) -> None:
     if message.from_user is None or message.from_user.is_bot:
         return
-    person = Person(user_id=message.from_user.id, chat_id=message.chat.id)
+    person = person_of(message.from_user, message.chat.id)
     reply = await conversation.handle(person, message_intent(message), update_id=event_update.update_id)
     await sender.deliver(person.chat_id, reply)
 
@@ -59,6 +74,37 @@ async def on_button(
         log.warning("unknown callback data", extra={"user": hashed(query.from_user.id)})
         intent = Start()
     chat_id = query.message.chat.id if query.message else query.from_user.id
-    person = Person(user_id=query.from_user.id, chat_id=chat_id)
+    person = person_of(query.from_user, chat_id)
     reply = await conversation.handle(person, intent, update_id=event_update.update_id)
     await sender.deliver(person.chat_id, reply, query=query)
+
+
+async def is_admin_command(message: Message, admin: Admin) -> bool:
+    """An admin command from an admin (checked now, against configuration): to others it is plain text."""
+    assert message.text is not None
+    assert message.from_user is not None
+    return parse_command(message.text) is not None and admin.is_admin(message.from_user.id)
+
+
+async def on_admin_command(message: Message, admin: Admin, conversation: Conversation, sender: TelegramSender) -> None:
+    assert message.text is not None
+    assert message.from_user is not None
+    command = parse_command(message.text)
+    assert command is not None
+    participant = await conversation.store.load(message.from_user.id)
+    hint = message.from_user.language_code
+    lang = participant.language if participant else known_language(hint, conversation.tr.languages)
+    log.info("admin command", extra={"user": hashed(message.from_user.id), "command": command.name})
+    await sender.deliver(message.chat.id, await admin.handle(lang or conversation.default_language, command))
+
+
+async def on_intake_button(query: CallbackQuery, connector: Connector, sender: TelegramSender) -> None:
+    """Accept or Decline on a referral card; anything else in a group is not for this bot."""
+    intent = unpack(query.data or "")
+    if not isinstance(intent, Decide) or not isinstance(query.message, Message):
+        log.warning("unexpected button in a group", extra={"user": hashed(query.from_user.id)})
+        await query.answer()
+        return
+    card = query.message.text or ""
+    reply = await connector.decide(query.from_user.id, query.from_user.full_name, intent, card)
+    await sender.deliver(query.message.chat.id, reply, query=query)

@@ -1,4 +1,7 @@
-"""Delivers a Reply through the Bot API: the button's toast, the tapped message's edit, then the messages."""
+"""Delivers replies through the Bot API: the button's toast, the tapped message's edit, then the messages.
+
+It is also the connector's Messenger: cards into organisations' intake chats, and news to people.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.logs import hashed
 from bot.outgoing import Outgoing, Reply
@@ -36,10 +39,35 @@ class TelegramSender:
                 await self._edit(chat_id, query.message.message_id, reply.edit_source)
         try:
             for message in reply.messages:
-                await self.bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
+                await self._send(chat_id, message)
         except TelegramForbiddenError:
             # They blocked the bot or left: nothing to deliver; their saved state stays until they /delete.
             log.info("recipient unreachable", extra={"user": hashed(chat_id)})
+
+    # ---- Messenger (bot.connect)
+
+    async def send(self, chat_id: int, message: Outgoing) -> int | None:
+        try:
+            return await self._send(chat_id, message)
+        except (TelegramForbiddenError, TelegramBadRequest) as exc:  # blocked, left, chat gone
+            log.warning("message not delivered", extra={"chat": hashed(chat_id), "reason": exc.message[:80]})
+            return None
+
+    async def remove_buttons(self, chat_id: int, message_id: int) -> None:
+        try:
+            await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
+        except (TelegramForbiddenError, TelegramBadRequest) as exc:
+            log.info("buttons not removed", extra={"reason": exc.message[:80]})
+
+    # ---- plumbing
+
+    async def _send(self, chat_id: int, message: Outgoing) -> int:
+        if message.attachment is not None:
+            file = BufferedInputFile(message.attachment.content, filename=message.attachment.filename)
+            sent = await self.bot.send_document(chat_id, file, caption=message.text, reply_markup=keyboard(message))
+        else:
+            sent = await self.bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
+        return sent.message_id
 
     async def _answer(self, query: CallbackQuery, toast: str | None) -> None:
         try:

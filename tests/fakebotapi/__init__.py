@@ -9,13 +9,29 @@ Typical use::
         reply = await ana.next_message()
         await ana.tap("Sí")
 
-See :mod:`tests.fakebotapi.server` for the protocol side and :mod:`tests.fakebotapi.user` for
-scripted users.
+Group chats (an organisation's intake chat) work the same way::
+
+        intake = server.group(title="Intake")          # FakeGroup, id -1001000000001
+        maria = intake.member(first_name="María")     # FakeMember, also a user: maria.private
+        card = await intake.next_message()            # what the bot posted in the group
+        await maria.tap("Accept")                     # callback_query from María about the card
+        await maria.private.next_message()            # what the bot then told her privately
+        await ana.tap(data="accept:7", message=card)  # a non-member taps the card anyway
+        await maria.tap(data="accept:8", forge=True)  # callback_data that is on no button
+
+Documents the bot sends (sendDocument) keep their bytes: ``message.document.content``.
+
+Modules: :mod:`~tests.fakebotapi.server` is the protocol side, :mod:`~tests.fakebotapi.user`
+scripted users, :mod:`~tests.fakebotapi.group` groups and their members,
+:mod:`~tests.fakebotapi.chat` the chat model and the reading/waiting API users and groups
+share, :mod:`~tests.fakebotapi.schema` the method table and Telegram's validation rules.
 """
 
+from tests.fakebotapi.chat import Button, CallbackAnswer, ChatMessage, ChatReader, Document, MessageVersion
+from tests.fakebotapi.group import FakeGroup, FakeMember
 from tests.fakebotapi.schema import BotAPIError
 from tests.fakebotapi.server import DEFAULT_TOKEN, FakeBotAPI, InjectedFault, RecordedCall, ServerStats
-from tests.fakebotapi.user import Button, CallbackAnswer, ChatMessage, FakeUser, MessageVersion
+from tests.fakebotapi.user import FakeUser
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -23,7 +39,11 @@ __all__ = [
     "Button",
     "CallbackAnswer",
     "ChatMessage",
+    "ChatReader",
+    "Document",
     "FakeBotAPI",
+    "FakeGroup",
+    "FakeMember",
     "FakeUser",
     "InjectedFault",
     "MessageVersion",

@@ -25,6 +25,7 @@ from typing import Any, Final
 __all__ = [
     "CHAT_ACTIONS",
     "DEFAULT_UPDATE_TYPES",
+    "MAX_UPLOAD_BYTES",
     "METHODS",
     "UPDATE_TYPES",
     "BotAPIError",
@@ -33,6 +34,7 @@ __all__ = [
     "FormattedText",
     "Method",
     "Requirement",
+    "UploadedFile",
     "coerce_params",
     "format_text",
     "lookup_method",
@@ -79,8 +81,30 @@ STRING: Final = ("String",)
 BOOLEAN: Final = ("Boolean",)
 INTEGER_OR_STRING: Final = ("Integer", "String")
 ANY_REPLY_MARKUP: Final = ("InlineKeyboardMarkup", "ReplyKeyboardMarkup", "ReplyKeyboardRemove", "ForceReply")
+INPUT_FILE_OR_STRING: Final = ("InputFile", "String")
 
-_SCALAR_TYPES: Final = frozenset({"Integer", "String", "Boolean", "Float"})
+# Types that travel as plain form values; an InputFile is a multipart file part (or its reference).
+_SCALAR_TYPES: Final = frozenset({"Integer", "String", "Boolean", "Float", "InputFile"})
+
+MAX_UPLOAD_BYTES: Final = 50 * 1024 * 1024
+"""Telegram's limit for files bots upload (50 MB); bigger requests are 413 Request Entity Too Large."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file part of a multipart request, as the HTTP layer read it.
+
+    It stays in the raw parameters under its part name; an ``InputFile`` field either *is* such
+    a part or names one with ``attach://<part name>``, which is how aiogram uploads.
+    """
+
+    part_name: str
+    file_name: str
+    content_type: str
+    content: bytes
+
+    def __repr__(self) -> str:
+        return f"UploadedFile({self.part_name!r}, {self.file_name!r}, {self.content_type!r}, {len(self.content)} bytes)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +188,27 @@ METHODS: Final[tuple[Method, ...]] = (
         F("parse_mode", STRING),
         F("entities", ("Array of MessageEntity",)),
         F("link_preview_options", ("LinkPreviewOptions",)),
+        F("disable_notification", BOOLEAN),
+        F("protect_content", BOOLEAN),
+        F("allow_paid_broadcast", BOOLEAN),
+        F("message_effect_id", STRING),
+        F("suggested_post_parameters", ("SuggestedPostParameters",)),
+        F("reply_parameters", ("ReplyParameters",)),
+        F("reply_markup", ANY_REPLY_MARKUP),
+    ),
+    _method(
+        "sendDocument",
+        "Message",
+        F("business_connection_id", STRING),
+        F("chat_id", INTEGER_OR_STRING, required=True),
+        F("message_thread_id", INTEGER),
+        F("direct_messages_topic_id", INTEGER),
+        F("document", INPUT_FILE_OR_STRING, required=True),
+        F("thumbnail", INPUT_FILE_OR_STRING),
+        F("caption", STRING),
+        F("parse_mode", STRING),
+        F("caption_entities", ("Array of MessageEntity",)),
+        F("disable_content_type_detection", BOOLEAN),
         F("disable_notification", BOOLEAN),
         F("protect_content", BOOLEAN),
         F("allow_paid_broadcast", BOOLEAN),
@@ -261,6 +306,7 @@ _MISSING_FIELD_DETAIL: Final = {
     "callback_query_id": "query_id is empty",
     "action": "wrong parameter action in request",
     "from_chat_id": "from_chat_id is empty",
+    "document": "there is no document in the request",
 }
 
 
@@ -280,6 +326,10 @@ _FALSE: Final = frozenset({"false", "0", "no", "off"})
 
 def _coerce(spec: Field, value: Any) -> Any:
     """Turn one wire value into its Python shape according to the field's reference types."""
+    if isinstance(value, UploadedFile):
+        if "InputFile" in spec.types:
+            return value
+        raise BotAPIError.bad_request(f"invalid {spec.name} specified: expected a String, got a file")
     if spec.is_json:
         if isinstance(value, str):
             try:
@@ -333,6 +383,10 @@ def coerce_params(method: Method, raw: Mapping[str, Any]) -> dict[str, Any]:
             if spec.required:
                 raise _missing(spec.name)
             continue
+        if "InputFile" in spec.types and isinstance(value, str) and value.startswith("attach://"):
+            value = raw.get(value.removeprefix("attach://"))
+            if not isinstance(value, UploadedFile):  # Telegram's wording for an attach:// to nowhere
+                raise BotAPIError.bad_request(f"there is no {spec.name} in the request")
         params[spec.name] = _coerce(spec, value)
     for requirement in method.requirements:
         if requirement.unless in params:
@@ -600,12 +654,14 @@ def format_text(
     entities: list[Any] | None = None,
     *,
     max_length: int = MAX_TEXT_LENGTH,
+    allow_empty: bool = False,
 ) -> FormattedText:
     """Apply explicit ``entities`` or ``parse_mode``, then Telegram's length limits, to a text.
 
     The limit applies to the *visible* text, so ``<b>`` tags and ``&amp;`` do not count, which
     is exactly the subtlety that makes a long localized message fail only in production.
-    As in Telegram, explicit entities win over ``parse_mode``.
+    As in Telegram, explicit entities win over ``parse_mode``. ``allow_empty`` is for captions,
+    which may be empty (the result then has empty text and no entities).
 
     Markdown and MarkdownV2 are accepted but not parsed: the text is stored verbatim. Use HTML
     if a test needs its formatting validated.
@@ -620,6 +676,8 @@ def format_text(
     else:
         raise BotAPIError.bad_request(f"unsupported parse_mode {parse_mode!r}")
     if not formatted.text.strip():
+        if allow_empty:
+            return FormattedText("")
         raise BotAPIError.bad_request("message text is empty")
     if len(formatted.text) > max_length:
         raise BotAPIError.bad_request(

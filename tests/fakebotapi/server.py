@@ -4,10 +4,11 @@ End-to-end tests run the production bot unchanged (aiogram, its real ``AiohttpSe
 only point it at :attr:`FakeBotAPI.base_url`. The fake answers like Telegram does, including
 the unhappy paths that matter in production: validation errors worded as Telegram words them,
 long-poll conflicts between two bot instances, flood control, blocked users and injected
-outages. Scripted :class:`~tests.fakebotapi.user.FakeUser` objects play the humans.
+outages. Scripted :class:`~tests.fakebotapi.user.FakeUser` objects play the humans in private
+chats; :class:`~tests.fakebotapi.group.FakeGroup` and its members play a group chat.
 
 Everything runs on the test's event loop, so state needs no locks; waiting is done on
-:class:`~tests.fakebotapi.user.Signal` edges, never by sleeping in a loop.
+:class:`~tests.fakebotapi.chat.Signal` edges, never by sleeping in a loop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import mimetypes
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,14 +26,18 @@ from typing import Any, Final, Self
 
 from aiohttp import web
 
+from tests.fakebotapi.chat import CallbackAnswer, Chat, ChatMessage, Document, Signal
+from tests.fakebotapi.group import FakeGroup
 from tests.fakebotapi.schema import (
     CHAT_ACTIONS,
     DEFAULT_UPDATE_TYPES,
     MAX_CAPTION_LENGTH,
+    MAX_UPLOAD_BYTES,
     METHODS,
     UPDATE_TYPES,
     BotAPIError,
     CommandScopeKey,
+    UploadedFile,
     coerce_params,
     format_text,
     lookup_method,
@@ -40,7 +46,7 @@ from tests.fakebotapi.schema import (
     validate_reply_markup,
     validate_scope,
 )
-from tests.fakebotapi.user import CallbackAnswer, ChatMessage, FakeUser, PrivateChat, Signal
+from tests.fakebotapi.user import FakeUser
 
 __all__ = ["DEFAULT_TOKEN", "FakeBotAPI", "InjectedFault", "RecordedCall", "ServerStats"]
 
@@ -51,11 +57,20 @@ CONFLICT_DESCRIPTION: Final = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 )
 BLOCKED_DESCRIPTION: Final = "Forbidden: bot was blocked by the user"
+_FORBIDDEN_BY_CHAT_TYPE: Final = {
+    "private": BLOCKED_DESCRIPTION,
+    "group": "Forbidden: bot was kicked from the group chat",
+    "supergroup": "Forbidden: bot was kicked from the supergroup chat",
+}
 NOT_MODIFIED_DESCRIPTION: Final = (
     "message is not modified: specified new message content and reply markup are exactly the same "
     "as a current content and reply markup of the message"
 )
 FIRST_USER_ID: Final = 100_000
+FIRST_SUPERGROUP_ID: Final = -1_001_000_000_001
+"""Supergroup ids are -100 followed by the channel id, as in Telegram; basic groups are plainly negative."""
+FIRST_GROUP_ID: Final = -4_000_000_001
+_UPLOAD_SLACK_BYTES: Final = 1024 * 1024  # room for the other form fields beside a maximal file
 
 _DEFAULT_FAULT_DESCRIPTIONS: Final = {
     400: "Bad Request: injected failure",
@@ -160,7 +175,9 @@ class _TokenBucket:
 
 @dataclass(slots=True)
 class _CallbackQuery:
-    chat: PrivateChat
+    chat: Chat
+    """The chat of the tapped message, where the answer is recorded."""
+    user_id: int
     answered: bool = False
 
 
@@ -168,7 +185,8 @@ class FakeBotAPI:
     """An in-process Telegram Bot API: ``async with FakeBotAPI() as server: ...``.
 
     Point the bot at it with ``TelegramAPIServer.from_base(server.base_url)`` and the bot's token
-    :attr:`token`. Create scripted users with :meth:`user`. Shape failures with
+    :attr:`token`. Create scripted users with :meth:`user` and group chats with :meth:`group`.
+    Shape failures with
     :meth:`fail_next`, :meth:`block` and :meth:`set_rate_limits`; inspect traffic with
     :attr:`calls`, :meth:`requests_per_method` and :attr:`stats`.
     """
@@ -181,6 +199,7 @@ class FakeBotAPI:
         port: int = 0,
         bot_first_name: str = "Puente Test",
         bot_username: str = "puente_test_bot",
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
     ) -> None:
         bot_id, _, secret = token.partition(":")
         if not bot_id.isdigit() or not secret:
@@ -188,6 +207,8 @@ class FakeBotAPI:
         self.token = token
         self.host = host
         self.port = port
+        self.max_upload_bytes = max_upload_bytes
+        """Uploads above this are 413 Request Entity Too Large (Telegram: 50 MB)."""
         self.bot_user: dict[str, Any] = {
             "id": int(bot_id),
             "is_bot": True,
@@ -199,6 +220,13 @@ class FakeBotAPI:
 
         self._users: dict[int, FakeUser] = {}
         self._user_ids = itertools.count(FIRST_USER_ID)
+        self._groups: dict[int, FakeGroup] = {}
+        self._supergroup_ids = itertools.count(FIRST_SUPERGROUP_ID, -1)
+        self._group_ids = itertools.count(FIRST_GROUP_ID, -1)
+        self._chats: dict[int, Chat] = {}
+        """Every chat the bot can talk to, private and group, by chat id."""
+        self._documents: dict[str, Document] = {}
+        """Files the bot uploaded, by file_id, so it can send them again by id."""
         self._blocked: set[int] = set()
         self._faults: list[InjectedFault] = []
         self._global_bucket: _TokenBucket | None = None
@@ -210,7 +238,7 @@ class FakeBotAPI:
         self._update_ids = itertools.count(1)
         self._pending: dict[int, dict[str, Any]] = {}
         self._history: dict[int, dict[str, Any]] = {}
-        self._update_chats: dict[int, PrivateChat] = {}
+        self._update_chats: dict[int, Chat] = {}
         self._redeliveries: deque[dict[str, Any]] = deque()
         self._allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
         self._updates_changed = Signal()
@@ -227,6 +255,7 @@ class FakeBotAPI:
             "getMyCommands": self._get_my_commands,
             "deleteMyCommands": self._delete_my_commands,
             "sendMessage": self._send_message,
+            "sendDocument": self._send_document,
             "copyMessage": self._copy_message,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
@@ -252,7 +281,7 @@ class FakeBotAPI:
         """Listen on ``host:port`` (port 0 picks a free ephemeral port, exposed as :attr:`port`)."""
         if self._runner is not None:
             raise RuntimeError("FakeBotAPI is already started")
-        app = web.Application()
+        app = web.Application(client_max_size=self.max_upload_bytes + _UPLOAD_SLACK_BYTES)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._not_found)
         # Long polls end promptly once ``_closing`` is set, so a short shutdown timeout suffices.
@@ -297,14 +326,40 @@ class FakeBotAPI:
         if user_id is not None and user_id in self._users:
             return self._users[user_id]
         if user_id is None:
-            user_id = next(i for i in self._user_ids if i not in self._users)
+            user_id = next(i for i in self._user_ids if i not in self._chats)
+        elif user_id in self._chats:
+            raise ValueError(f"chat id {user_id} is already taken by a group")
         user = FakeUser(self, user_id, first_name, language_code, last_name=last_name, username=username)
         self._users[user_id] = user
+        self._chats[user_id] = user.chat
         return user
 
     @property
     def users(self) -> Mapping[int, FakeUser]:
         return dict(self._users)
+
+    def group(self, chat_id: int | None = None, title: str = "Intake", *, supergroup: bool = True) -> FakeGroup:
+        """Create a group chat with the bot in it, or return the existing one with that id.
+
+        Ids are negative: supergroups get ``-100...`` ids as in Telegram (-1001000000001, then
+        counting down), basic groups (``supergroup=False``) plain negative ones. The bot sends,
+        edits and deletes there like in a private chat; add people with ``group.member(...)``.
+        """
+        if chat_id is not None and chat_id in self._groups:
+            return self._groups[chat_id]
+        if chat_id is None:
+            ids = self._supergroup_ids if supergroup else self._group_ids
+            chat_id = next(i for i in ids if i not in self._chats)
+        elif chat_id in self._chats:
+            raise ValueError(f"chat id {chat_id} is already taken by a user")
+        group = FakeGroup(self, chat_id, title, supergroup=supergroup)
+        self._groups[chat_id] = group
+        self._chats[chat_id] = group.chat
+        return group
+
+    @property
+    def groups(self) -> Mapping[int, FakeGroup]:
+        return dict(self._groups)
 
     # -- fault injection and limits ----------------------------------------------------------------
 
@@ -340,7 +395,10 @@ class FakeBotAPI:
         return fault
 
     def block(self, chat_id: int) -> None:
-        """The user blocks the bot: sends to their chat get 403 until :meth:`unblock`."""
+        """The user blocks the bot: sends to their chat get 403 until :meth:`unblock`.
+
+        For a group this is the bot being removed from it ("bot was kicked from the ... chat").
+        """
         self._blocked.add(chat_id)
 
     def unblock(self, chat_id: int) -> None:
@@ -349,8 +407,8 @@ class FakeBotAPI:
     def set_rate_limits(self, global_per_second: float | None = None, per_chat_per_second: float | None = None) -> None:
         """Enable flood control on sends and edits (off by default; ``None`` disables a limit).
 
-        sendMessage, copyMessage, editMessageText and editMessageReplyMarkup count: the calls
-        that put content into a chat, which is what Telegram's flood control meters.
+        sendMessage, sendDocument, copyMessage, editMessageText and editMessageReplyMarkup count:
+        the calls that put content into a chat, which is what Telegram's flood control meters.
 
         Over the limit a call gets 429 with ``retry_after`` = seconds until a slot frees up,
         rounded up, at least 1, exactly as the bot must handle from Telegram.
@@ -361,7 +419,7 @@ class FakeBotAPI:
 
     # -- updates -----------------------------------------------------------------------------------
 
-    def push_update(self, kind: str, payload: dict[str, Any], *, chat: PrivateChat | None = None) -> int:
+    def push_update(self, kind: str, payload: dict[str, Any], *, chat: Chat | None = None) -> int:
         """Enqueue an update of type ``kind`` for the bot; returns its update_id.
 
         Users call this for you; call it directly for update types they do not script.
@@ -395,10 +453,36 @@ class FakeBotAPI:
         """Updates not yet confirmed by the bot (including ones fetched but not confirmed)."""
         return [*self._redeliveries, *self._pending.values()]
 
-    def new_callback_query_id(self, chat: PrivateChat) -> str:
-        """Issue a callback query id that answerCallbackQuery will accept exactly once."""
+    def new_callback_query_id(self, chat: Chat, user_id: int | None = None) -> str:
+        """Issue a callback query id that answerCallbackQuery will accept exactly once.
+
+        ``chat`` is the tapped message's chat, ``user_id`` who tapped (default: the private
+        chat's user).
+        """
         query_id = str(next(self._callback_ids))
-        self._callback_queries[query_id] = _CallbackQuery(chat)
+        self._callback_queries[query_id] = _CallbackQuery(chat, chat.id if user_id is None else user_id)
+        return query_id
+
+    def push_callback_query(self, sender: Mapping[str, Any], message: ChatMessage, data: str) -> str:
+        """Enqueue a callback_query from ``sender`` (a User object) about ``message``; returns its id.
+
+        The update belongs to the message's chat, private or group. ``data`` is sent as given,
+        button or not: :meth:`FakeUser.tap` does the checking unless told to forge.
+        """
+        chat = self._chats.get(message.chat["id"])
+        if chat is None:
+            raise KeyError(
+                f"message #{message.message_id} is in chat {message.chat['id']}, which this server never had"
+            )
+        query_id = self.new_callback_query_id(chat, user_id=sender["id"])
+        query = {
+            "id": query_id,
+            "from": dict(sender),
+            "message": message.to_api(),
+            "chat_instance": chat.instance,
+            "data": data,
+        }
+        self.push_update("callback_query", query, chat=chat)
         return query_id
 
     # -- introspection -----------------------------------------------------------------------------
@@ -467,26 +551,35 @@ class FakeBotAPI:
 
     @staticmethod
     async def _read_params(request: web.Request) -> dict[str, Any]:
-        """Merge query string and body (multipart, urlencoded or JSON), as Telegram accepts all."""
+        """Merge query string and body (multipart, urlencoded or JSON), as Telegram accepts all.
+
+        File parts become :class:`UploadedFile` values under their part name; a body over the
+        upload limit is 413, as from Telegram.
+        """
         params: dict[str, Any] = dict(request.query)
         if not request.body_exists:
             return params
-        if request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError:
-                raise BotAPIError.bad_request("can't parse JSON request body") from None
-            if not isinstance(body, dict):
-                raise BotAPIError.bad_request("JSON request body must be an Object")
-            params.update(body)
-        elif request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            for key, value in (await request.post()).items():
-                if isinstance(value, str):
-                    params[key] = value
-                elif isinstance(value, (bytes, bytearray)):
-                    params[key] = value.decode("utf-8", errors="replace")
-                else:  # an uploaded file: the fake stores no files, but must not leak the temp file
-                    value.file.close()
+        try:
+            if request.content_type == "application/json":
+                try:
+                    body = await request.json()
+                except ValueError:
+                    raise BotAPIError.bad_request("can't parse JSON request body") from None
+                if not isinstance(body, dict):
+                    raise BotAPIError.bad_request("JSON request body must be an Object")
+                params.update(body)
+            elif request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+                for key, value in (await request.post()).items():
+                    if isinstance(value, str):
+                        params[key] = value
+                    elif isinstance(value, (bytes, bytearray)):
+                        params[key] = value.decode("utf-8", errors="replace")
+                    else:
+                        with value.file as file:  # read, then close the temp file aiohttp spooled it to
+                            content = file.read()
+                        params[key] = UploadedFile(key, value.filename, value.content_type, content)
+        except web.HTTPRequestEntityTooLarge:
+            raise BotAPIError(413, "Request Entity Too Large") from None
         return params
 
     def _take_fault(self, method: str, raw: Mapping[str, Any]) -> InjectedFault | None:
@@ -503,12 +596,11 @@ class FakeBotAPI:
         self.stats.injected_failures += 1
         return fault
 
-    def _chat_of_call(self, method: str, params: Mapping[str, Any]) -> PrivateChat | None:
+    def _chat_of_call(self, method: str, params: Mapping[str, Any]) -> Chat | None:
         """The chat a call was about, so that chat's waiters see the bot was active there."""
         chat_id = _as_int(params.get("chat_id"))
         if chat_id is not None:
-            user = self._users.get(chat_id)
-            return user.chat if user else None
+            return self._chats.get(chat_id)
         if method == "answerCallbackQuery":
             query = self._callback_queries.get(str(params.get("callback_query_id")))
             return query.chat if query else None
@@ -516,14 +608,14 @@ class FakeBotAPI:
 
     # -- shared checks -----------------------------------------------------------------------------
 
-    def _chat(self, chat_id: Any, *, sending: bool = True) -> PrivateChat:
-        """Resolve a chat the fake knows; sending to a user who blocked the bot is a 403."""
-        user = self._users.get(chat_id) if isinstance(chat_id, int) else None
-        if user is None:
+    def _chat(self, chat_id: Any, *, sending: bool = True) -> Chat:
+        """Resolve a chat the fake knows; sending to a blocked user or a group without the bot is a 403."""
+        chat = self._chats.get(chat_id) if isinstance(chat_id, int) else None
+        if chat is None:
             raise BotAPIError.bad_request("chat not found")
         if sending and chat_id in self._blocked:
-            raise BotAPIError(403, BLOCKED_DESCRIPTION)
-        return user.chat
+            raise BotAPIError(403, _FORBIDDEN_BY_CHAT_TYPE[chat.type])
+        return chat
 
     def _take_send_slot(self, chat_id: int) -> None:
         """Flood control: consume a slot from the global and per-chat buckets, or answer 429."""
@@ -544,10 +636,11 @@ class FakeBotAPI:
 
     def _new_bot_message(
         self,
-        chat: PrivateChat,
+        chat: Chat,
         content: dict[str, Any],
         reply_markup: dict[str, Any] | None,
         source_text: str | None,
+        document: Document | None = None,
     ) -> ChatMessage:
         message = ChatMessage(
             message_id=chat.next_message_id(),
@@ -558,6 +651,7 @@ class FakeBotAPI:
             content=content,
             reply_markup=reply_markup,
             source_text=source_text,
+            document=document,
         )
         chat.add(message)
         self.stats.messages_sent += 1
@@ -675,31 +769,54 @@ class FakeBotAPI:
             content["entities"] = list(formatted.entities)
         return self._new_bot_message(chat, content, markup, params["text"]).to_api()
 
+    async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params["chat_id"])
+        document = self._document_to_send(params["document"])
+        content: dict[str, Any] = {"document": document.to_api(), **_caption_content(params)}
+        markup = params.get("reply_markup")
+        if markup is not None:
+            validate_reply_markup(markup)
+        self._take_send_slot(chat.id)
+        self._documents[document.file_id] = document
+        message = self._new_bot_message(chat, content, markup, params.get("caption"), document)
+        return message.to_api()
+
+    def _document_to_send(self, value: UploadedFile | str) -> Document:
+        """A new upload, or a file the bot uploaded before, by file_id; URLs cannot be fetched here."""
+        if isinstance(value, str):
+            if value in self._documents:
+                return self._documents[value]
+            if value.startswith(("http://", "https://")):
+                raise BotAPIError.bad_request("failed to get HTTP URL content")
+            raise BotAPIError.bad_request("wrong file identifier/HTTP URL specified")
+        if not value.content:
+            raise BotAPIError.bad_request("file must be non-empty")
+        if len(value.content) > self.max_upload_bytes:
+            raise BotAPIError(413, "Request Entity Too Large")
+        # Telegram names the type after the file name; the part's own Content-Type is a fallback.
+        guessed, _ = mimetypes.guess_type(value.file_name, strict=False)
+        mime_type = guessed or value.content_type or "application/octet-stream"
+        return Document.upload(value.file_name, value.content, mime_type)
+
     async def _copy_message(self, params: dict[str, Any]) -> dict[str, int]:
         chat = self._chat(params["chat_id"])
         source_chat = self._chat(params["from_chat_id"], sending=False)
         source = source_chat.get(params["message_id"])
         if source is None:
             raise BotAPIError.bad_request("message to copy not found")
-        content = {k: v for k, v in source.content.items() if k not in ("caption", "caption_entities")}
-        caption = params.get("caption", source.content.get("caption"))
-        if "text" not in content and caption:
-            formatted = format_text(
-                caption,
-                params.get("parse_mode"),
-                params.get("caption_entities"),
-                max_length=MAX_CAPTION_LENGTH,
-            )
-            content["caption"] = formatted.text
-            if formatted.entities:
-                content["caption_entities"] = list(formatted.entities)
+        content = {k: v for k, v in source.content.items() if k not in _CAPTION_FIELDS}
+        if "text" not in content:  # a new caption replaces the original one, entities included
+            if "caption" in params:
+                content.update(_caption_content(params))
+            else:
+                content.update({k: v for k, v in source.content.items() if k in _CAPTION_FIELDS})
         markup = params.get("reply_markup")
         if markup is not None:
             validate_reply_markup(markup)
         self._take_send_slot(chat.id)
-        return {"message_id": self._new_bot_message(chat, content, markup, None).message_id}
+        return {"message_id": self._new_bot_message(chat, content, markup, None, source.document).message_id}
 
-    def _message_to_edit(self, params: dict[str, Any]) -> tuple[PrivateChat, ChatMessage]:
+    def _message_to_edit(self, params: dict[str, Any]) -> tuple[Chat, ChatMessage]:
         if "chat_id" not in params:  # only inline_message_id given; the fake never issues those
             raise BotAPIError.bad_request("MESSAGE_ID_INVALID")
         chat = self._chat(params["chat_id"])
@@ -710,7 +827,7 @@ class FakeBotAPI:
 
     def _apply_edit(
         self,
-        chat: PrivateChat,
+        chat: Chat,
         message: ChatMessage,
         content: dict[str, Any],
         markup: dict[str, Any] | None,
@@ -758,6 +875,7 @@ class FakeBotAPI:
                 text=params.get("text"),
                 show_alert=bool(params.get("show_alert", False)),
                 url=params.get("url"),
+                user_id=query.user_id,
             )
         )
         return True
@@ -788,6 +906,26 @@ def _as_int(value: Any) -> int | None:
         except ValueError:
             return None
     return None
+
+
+_CAPTION_FIELDS: Final = frozenset({"caption", "caption_entities"})
+
+
+def _caption_content(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``caption``/``caption_entities`` message fields from a call's caption parameters (may be none)."""
+    if "caption" not in params:
+        return {}
+    formatted = format_text(
+        params["caption"],
+        params.get("parse_mode"),
+        params.get("caption_entities"),
+        max_length=MAX_CAPTION_LENGTH,
+        allow_empty=True,
+    )
+    content: dict[str, Any] = {"caption": formatted.text} if formatted.text else {}
+    if formatted.entities:
+        content["caption_entities"] = list(formatted.entities)
+    return content
 
 
 def _update_kind(update: Mapping[str, Any]) -> str:

@@ -1,0 +1,133 @@
+"""NGO staff commands in a private chat with the bot: keep the directory current and see the referrals.
+
+Who is an admin is configuration (ADMIN_IDS), checked at the moment of every command. To anyone else these
+commands do not exist: they are read as ordinary text.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from bot.i18n import Translator
+from bot.outgoing import Attachment, Outgoing, Reply
+from bot.storage.referrals import Referral, Referrals, Status, iso_week
+from bot.texts import T
+from flows.directory import DirectoryError, parse_directory
+
+COMMANDS = ("orgs", "org_pause", "org_resume", "org_capacity", "org_set", "referrals", "referrals_csv")
+
+
+@dataclass(frozen=True)
+class AdminCommand:
+    name: str
+    args: tuple[str, ...]
+    #: Lines after the command line (the organisation in YAML, for /org_set).
+    body: str
+
+
+def parse_command(text: str) -> AdminCommand | None:
+    """An admin command in a message, or None if the message is not one."""
+    if not text.startswith("/"):
+        return None
+    first, _, body = text.partition("\n")
+    words = first.split()
+    name = words[0].lstrip("/").split("@", 1)[0].lower()
+    return AdminCommand(name, tuple(words[1:]), body) if name in COMMANDS else None
+
+
+class Admin:
+    def __init__(
+        self,
+        referrals: Referrals,
+        translator: Translator,
+        clock: Callable[[], dt.datetime],
+        admins: frozenset[int],
+    ) -> None:
+        self.referrals = referrals
+        self.tr = translator
+        self.clock = clock
+        self.admins = admins
+
+    def is_admin(self, user_id: int) -> bool:
+        return user_id in self.admins
+
+    async def handle(self, lang: str, command: AdminCommand) -> Reply:
+        now = self.clock()
+        match command.name, command.args:
+            case "orgs", ():
+                return self._say(await self._listing(lang, now))
+            case (("org_pause" | "org_resume"), (org_id,)):
+                found = await self.referrals.change(org_id, now, active=command.name == "org_resume")
+                return self._done_or_unknown(lang, found, org_id)
+            case "org_capacity", (org_id, number) if number.isdigit() and int(number) <= 10_000:
+                found = await self.referrals.change(org_id, now, weekly_capacity=int(number))
+                return self._done_or_unknown(lang, found, org_id)
+            case "org_set", ():
+                return await self._set(lang, command.body, now)
+            case "referrals", statuses if all(s in Status.__members__.values() for s in statuses):
+                return self._say(self._referral_lines(lang, await self.referrals.listing(statuses)))
+            case "referrals_csv", ():
+                content = referrals_csv(await self.referrals.listing()).encode()
+                name = f"referrals-{now:%Y%m%d}.csv"
+                caption = self.tr.text(lang, T.ADMIN_EXPORT_CAPTION, date=now.date())
+                return Reply((Outgoing(caption, attachment=Attachment(name, content, "text/csv")),))
+        return self._say(self.tr.text(lang, T.ADMIN_USAGE))
+
+    async def _listing(self, lang: str, now: dt.datetime) -> str:
+        week = iso_week(now.date())
+        loads = await self.referrals.loads(week)
+        lines = [self.tr.text(lang, T.ADMIN_ORGS_HEADER, week=week)]
+        for org in await self.referrals.organisations():
+            state = self.tr.text(lang, T.ADMIN_ACTIVE if org.active else T.ADMIN_PAUSED)
+            if not org.verified:
+                state += " · " + self.tr.text(lang, T.ADMIN_UNVERIFIED)
+            used = loads.get(org.id, 0)
+            lines.append(f"• {org.id} · {org.name} · {state} · {used}/{org.weekly_capacity}")
+        return "\n".join(lines)
+
+    async def _set(self, lang: str, body: str, now: dt.datetime) -> Reply:
+        """Add or replace one organisation, written in YAML after the command line."""
+        try:
+            (org,) = parse_directory(f"schema: 1\norganisations:\n- {_indent(body)}", "yaml")
+        except (DirectoryError, ValidationError, ValueError) as exc:
+            return self._say(self.tr.text(lang, T.ADMIN_ORG_INVALID, problem=str(exc)[:300]))
+        await self.referrals.save_organisation(org, now)
+        return self._say(self.tr.text(lang, T.ADMIN_ORG_SAVED, id=org.id))
+
+    def _referral_lines(self, lang: str, found: list[Referral]) -> str:
+        if not found:
+            return self.tr.text(lang, T.ADMIN_REFERRALS_NONE)
+        lines = [self.tr.text(lang, T.ADMIN_REFERRALS_HEADER, count=len(found))]
+        lines += [f"#{r.id} · {r.org_id} · {r.status.value} · {r.created_at:%Y-%m-%d}" for r in found[-50:]]
+        return "\n".join(lines)
+
+    def _done_or_unknown(self, lang: str, found: bool, org_id: str) -> Reply:
+        return self._say(self.tr.text(lang, T.ADMIN_DONE) if found else self.tr.text(lang, T.ADMIN_UNKNOWN, id=org_id))
+
+    @staticmethod
+    def _say(text: str) -> Reply:
+        return Reply((Outgoing(text),))
+
+
+def referrals_csv(found: list[Referral]) -> str:
+    """Referrals for a spreadsheet: no names or answers, and whether the person still has data with us."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "organisation", "status", "week", "created_at", "decided_at", "person_on_record"])
+    for r in found:
+        decided = r.decided_at.isoformat() if r.decided_at else ""
+        on_record = "yes" if r.user_id is not None else "no"
+        writer.writerow([r.id, r.org_id, r.status.value, r.week, r.created_at.isoformat(), decided, on_record])
+    return out.getvalue()
+
+
+def _indent(body: str) -> str:
+    """Nest a YAML mapping under a list item ("- ") so one organisation parses as a directory of one."""
+    lines = body.strip("\n").splitlines()
+    return "\n  ".join(lines)

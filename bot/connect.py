@@ -1,0 +1,304 @@
+"""Connecting people with sponsorship organisations, only with their consent.
+
+The flow: organisations that fit the person are shown (at most three, fairly spread); "ask them to contact me"
+shows exactly what would be shared; only Share creates a referral, within the organisation's weekly capacity;
+the organisation's intake chat gets a card with Accept and Decline, which only its registered members can use;
+the person hears back in their language, and can withdraw while the request is open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from bot.i18n import Translator
+from bot.intents import Decide, Intent, PickOrganisation, ShareWith, ShowOrganisations, Withdraw
+from bot.logs import hashed
+from bot.outgoing import Button, Outgoing, Reply
+from bot.storage import Participant, Store
+from bot.storage.referrals import Referral, Referrals, ReferResult, Status, iso_week
+from bot.texts import T
+from flows import engine
+from flows.directory import Offer, Organisation
+from flows.engine import AnswerRecorded
+from flows.loader import Program
+from flows.matching import Seeker, match
+
+log = logging.getLogger(__name__)
+
+#: What a person is looking for, by the result they got.
+NEEDS_BY_OUTCOME: dict[str | None, frozenset[Offer]] = {
+    "likely_eligible": frozenset({"find_supporter", "act_as_supporter", "travel_help"}),
+    "needs_review": frozenset({"legal_advice", "find_supporter"}),
+    "not_eligible": frozenset({"legal_advice"}),
+}
+ALL_NEEDS: frozenset[Offer] = frozenset({"find_supporter", "act_as_supporter", "legal_advice", "travel_help"})
+
+
+class Messenger(Protocol):
+    """Sends to chats other than the one that wrote: an intake chat, or a person the organisation answered."""
+
+    async def send(self, chat_id: int, message: Outgoing) -> int | None:
+        """The new message's id, or None when the chat cannot be reached."""
+
+    async def remove_buttons(self, chat_id: int, message_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How the organisation can reach the person, read from the update at the moment they share; never stored."""
+
+    user_id: int
+    username: str | None = None
+    first_name: str | None = None
+
+    def render(self) -> str:
+        link = f"tg://user?id={self.user_id}"
+        if self.username:
+            return f"@{self.username} ({link})"
+        return f"{self.first_name or '—'} ({link})"
+
+
+class Connector:
+    def __init__(
+        self,
+        referrals: Referrals,
+        people: Store,
+        translator: Translator,
+        program: Program,
+        messenger: Messenger,
+        clock: Callable[[], dt.datetime],
+    ) -> None:
+        self.referrals = referrals
+        self.people = people
+        self.tr = translator
+        self.program = program
+        self.messenger = messenger
+        self.clock = clock
+
+    # ------------------------------------------------------------------ the person's side
+
+    def wanted_after(self, participant: Participant) -> bool:
+        """Whether a result should be followed by organisations: no supporter yet, or a case for review."""
+        if participant.outcome == "needs_review":
+            return True
+        return participant.outcome == "likely_eligible" and participant.session.answers.get("supporter") != "yes"
+
+    async def offer(self, participant: Participant, *, lead: str | None = None) -> list[Outgoing]:
+        """Up to three organisations that fit the person, each with what it offers and how to reach it."""
+        lang = participant.language
+        orgs = await self._matches(participant)
+        if not orgs:
+            return [Outgoing(self._join(lead, self.tr.text(lang, T.ORGS_NONE)))]
+        messages = [Outgoing(self._join(lead, self.tr.text(lang, T.ORGS_INTRO)))]
+        for org in orgs:
+            buttons: tuple[tuple[Button, ...], ...] = ()
+            if org.intake_chat_id is not None:
+                label = self.tr.text(lang, T.ORGS_ASK, name=org.name)
+                buttons = ((Button(label, PickOrganisation(org.id)),),)
+            messages.append(Outgoing(self._card_for_person(lang, org), buttons))
+        return messages
+
+    async def handle(self, participant: Participant, contact: Contact, intent: Intent) -> Reply:
+        lang = participant.language
+        match intent:
+            case ShowOrganisations():
+                return Reply(tuple(await self.offer(participant)))
+            case PickOrganisation(org_id=org_id) | ShareWith(org_id=org_id):
+                org = await self.referrals.organisation(org_id)
+                if org is None or not org.active or org.intake_chat_id is None:
+                    name = org.name if org else "—"
+                    return Reply((Outgoing(self.tr.text(lang, T.REFERRAL_UNAVAILABLE, name=name)),))
+                screen = self._sharing_screen(participant, contact, org)
+                if isinstance(intent, PickOrganisation):
+                    return Reply((screen,))
+                if not intent.share:
+                    return Reply((Outgoing(self.tr.text(lang, T.CONSENT_NOT_SHARED)),), edit_source=screen.text)
+                return replace(await self._share(participant, contact, org), edit_source=screen.text)
+            case Withdraw(referral_id=referral_id):
+                return await self._withdraw(participant, referral_id)
+        raise TypeError(f"not an organisation intent: {intent!r}")
+
+    async def _share(self, participant: Participant, contact: Contact, org: Organisation) -> Reply:
+        lang = participant.language
+        result, referral = await self.referrals.refer(participant.user_id, org.id, self.clock())
+        if result is ReferResult.ALREADY:
+            return Reply((Outgoing(self.tr.text(lang, T.REFERRAL_ALREADY, name=org.name)),))
+        if result is not ReferResult.CREATED or referral is None:
+            key = T.REFERRAL_FULL if result is ReferResult.FULL else T.REFERRAL_UNAVAILABLE
+            return Reply(tuple(await self.offer(participant, lead=self.tr.text(lang, key, name=org.name))))
+        log.info(
+            "referral created", extra={"user": hashed(participant.user_id), "org": org.id, "referral": referral.id}
+        )
+        assert org.intake_chat_id is not None  # checked before the sharing screen was offered
+        message_id = await self.messenger.send(org.intake_chat_id, self._card(org, referral, participant, contact))
+        if message_id is None:
+            log.warning("intake chat unreachable", extra={"org": org.id, "referral": referral.id})
+        else:
+            await self.referrals.attach_card(referral.id, org.intake_chat_id, message_id)
+        sent = Outgoing(
+            self.tr.text(lang, T.REFERRAL_SENT, name=org.name),
+            ((Button(self.tr.text(lang, T.REFERRAL_WITHDRAW_BUTTON), Withdraw(referral.id)),),),
+        )
+        return Reply((sent,))
+
+    async def _withdraw(self, participant: Participant, referral_id: int) -> Reply:
+        lang = participant.language
+        now = self.clock()
+        referral = await self.referrals.settle(referral_id, Status.WITHDRAWN, now, user_id=participant.user_id)
+        if referral is None:
+            return Reply((Outgoing(self.tr.text(lang, T.REFERRAL_CLOSED)),))
+        org = await self.referrals.organisation(referral.org_id)
+        name = org.name if org else "—"
+        if org is not None and referral.card_chat_id is not None and referral.card_message_id is not None:
+            await self.messenger.remove_buttons(referral.card_chat_id, referral.card_message_id)
+            notice = self.tr.text(_org_language(org), T.CARD_WITHDRAWN, id=referral.id)
+            await self.messenger.send(referral.card_chat_id, Outgoing(notice))
+        log.info("referral withdrawn", extra={"user": hashed(participant.user_id), "referral": referral.id})
+        return Reply(
+            (Outgoing(self.tr.text(lang, T.REFERRAL_WITHDRAWN, name=name)),),
+            edit_source=self.tr.text(lang, T.REFERRAL_SENT, name=name),
+        )
+
+    # ------------------------------------------------------------------ the organisation's side
+
+    async def decide(self, member_id: int, member_name: str, decision: Decide, card_text: str) -> Reply:
+        """An Accept or Decline tapped in an intake chat. Only the organisation's registered members count;
+        anyone else changes nothing (and is logged, without personal data)."""
+        referral = await self.referrals.referral(decision.referral_id)
+        org = await self.referrals.organisation(referral.org_id) if referral else None
+        if referral is None or org is None:
+            return Reply(toast=self.tr.text("en", T.CARD_CLOSED))
+        lang = _org_language(org)
+        if member_id not in org.members:
+            log.warning(
+                "referral decision refused: not a member",
+                extra={"user": hashed(member_id), "org": org.id, "referral": referral.id},
+            )
+            return Reply(toast=self.tr.text(lang, T.CARD_NOT_MEMBER))
+        status = Status.ACCEPTED if decision.accept else Status.DECLINED
+        settled = await self.referrals.settle(referral.id, status, self.clock())
+        if settled is None:
+            return Reply(toast=self.tr.text(lang, T.CARD_CLOSED))
+        log.info("referral decided", extra={"org": org.id, "referral": referral.id, "status": status.value})
+        verdict = self.tr.text(lang, T.CARD_ACCEPTED if decision.accept else T.CARD_DECLINED, who=member_name)
+        await self._tell_person(settled, org)
+        return Reply(edit_source=f"{card_text}\n\n{verdict}")
+
+    async def _tell_person(self, referral: Referral, org: Organisation) -> None:
+        if referral.user_id is None:
+            return  # the person deleted their data since sharing
+        participant = await self.people.load(referral.user_id)
+        if participant is None:
+            return
+        lang = participant.language
+        if referral.status is Status.ACCEPTED:
+            messages = [Outgoing(self.tr.text(lang, T.REFERRAL_ACCEPTED, name=org.name))]
+        else:
+            messages = await self.offer(participant, lead=self.tr.text(lang, T.REFERRAL_DECLINED, name=org.name))
+        for message in messages:
+            await self.messenger.send(participant.chat_id, message)
+
+    # ------------------------------------------------------------------ texts
+
+    async def _matches(self, participant: Participant) -> list[Organisation]:
+        answers = participant.session.answers
+        seeker = Seeker(
+            user_id=participant.user_id,
+            language=participant.language,
+            nationality=answers.get("nationality", "any"),
+            region=answers.get("location"),
+            needs=NEEDS_BY_OUTCOME.get(participant.outcome, ALL_NEEDS),
+        )
+        week = iso_week(self.clock().date())
+        orgs = await self.referrals.organisations()
+        loads = await self.referrals.loads(week)
+        exclude = await self.referrals.referred_to(participant.user_id)
+        return match(orgs, seeker, loads, exclude=exclude)
+
+    def _card_for_person(self, lang: str, org: Organisation) -> str:
+        lines = [f"🏢 {org.name}"]
+        if not org.verified:
+            lines.append(self.tr.text(lang, T.ORGS_UNVERIFIED))
+        lines += [f"• {self.tr.text(lang, f'offer.{offer}')}" for offer in org.offers]
+        languages = ", ".join(self.tr.text(code, T.LANG_NAME) for code in org.languages)
+        lines.append(self.tr.text(lang, T.ORGS_LANGUAGES, value=languages))
+        for channel, key in ((org.website, T.ORGS_WEBSITE), (org.phone, T.ORGS_PHONE), (org.email, T.ORGS_EMAIL)):
+            if channel:
+                lines.append(self.tr.text(lang, key, value=channel))
+        lines.append(self.tr.text(lang, T.ORGS_FREE))
+        return "\n".join(lines)
+
+    def summary(self, lang: str, participant: Participant) -> list[str]:
+        """The person's answers as they read them: one line per question on their path."""
+        questionnaire = self.program.questionnaire
+        lines = []
+        for question_id in participant.session.history:
+            question = questionnaire.question(question_id)
+            option = question.option(participant.session.answers[question_id])
+            if option is None:
+                continue
+            view = engine.OptionView(option.id, option.text, option.date)
+            answer = AnswerRecorded(question_id, view)
+            lines.append(f"• {self.tr.text(lang, question.text)} {self._label(lang, answer)}")
+        return lines
+
+    def _label(self, lang: str, answer: AnswerRecorded) -> str:
+        option = answer.option
+        return self.tr.text(lang, option.text, date=option.date) if option.date else self.tr.text(lang, option.text)
+
+    def _sharing_screen(self, participant: Participant, contact: Contact, org: Organisation) -> Outgoing:
+        lang = participant.language
+        text = "\n".join(
+            [
+                self.tr.text(lang, T.CONSENT_TITLE, name=org.name),
+                "",
+                self.tr.text(lang, T.CONSENT_LANGUAGE, language=self.tr.text(lang, T.LANG_NAME)),
+                self.tr.text(lang, T.CONSENT_CONTACT, contact=contact.render()),
+                self.tr.text(lang, T.CONSENT_ANSWERS),
+                *self.summary(lang, participant),
+                "",
+                self.tr.text(lang, T.ORGS_FREE),
+            ]
+        )
+        return Outgoing(
+            text,
+            (
+                (Button(self.tr.text(lang, T.CONSENT_SHARE), ShareWith(org.id, share=True)),),
+                (Button(self.tr.text(lang, T.CONSENT_DONT), ShareWith(org.id, share=False)),),
+            ),
+        )
+
+    def _card(self, org: Organisation, referral: Referral, participant: Participant, contact: Contact) -> Outgoing:
+        lang = _org_language(org)
+        text = "\n".join(
+            [
+                self.tr.text(lang, T.CARD_TITLE, id=referral.id),
+                self.tr.text(lang, T.CARD_LANGUAGE, language=self.tr.text(participant.language, T.LANG_NAME)),
+                self.tr.text(lang, T.CARD_CONTACT, contact=contact.render()),
+                self.tr.text(lang, T.CARD_ANSWERS),
+                *self.summary(lang, participant),
+                "",
+                self.tr.text(lang, T.CARD_FREE),
+            ]
+        )
+        return Outgoing(
+            text,
+            (
+                (
+                    Button(self.tr.text(lang, T.CARD_ACCEPT), Decide(referral.id, accept=True)),
+                    Button(self.tr.text(lang, T.CARD_DECLINE), Decide(referral.id, accept=False)),
+                ),
+            ),
+        )
+
+    @staticmethod
+    def _join(lead: str | None, text: str) -> str:
+        return f"{lead}\n\n{text}" if lead else text
+
+
+def _org_language(org: Organisation) -> str:
+    return org.languages[0]

@@ -1,0 +1,510 @@
+"""Chats as the fake stores them, and the reading/waiting side shared by users and groups.
+
+The server records every message of a chat in a :class:`Chat` (private chat or group alike) and
+fires its :class:`Signal` on every change. :class:`ChatReader` is the test's window onto one
+chat: ``messages``, ``next_message``, ``wait_for``, ``wait_idle``... It is the base of both
+:class:`~tests.fakebotapi.user.FakeUser` (reading their private chat) and
+:class:`~tests.fakebotapi.group.FakeGroup` (reading a group), so the two wait the same way.
+Waiting is event-driven: a test that waits for the bot's reply wakes up the moment the reply
+lands and never sleeps in a polling loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from tests.fakebotapi.server import FakeBotAPI, RecordedCall
+
+__all__ = [
+    "GROUP_CHAT_TYPES",
+    "Button",
+    "CallbackAnswer",
+    "Chat",
+    "ChatMessage",
+    "ChatReader",
+    "Document",
+    "MessageVersion",
+    "PrivateChat",
+    "Signal",
+    "new_file_ids",
+]
+
+GROUP_CHAT_TYPES = frozenset({"group", "supergroup"})
+"""Chat types whose messages any participant (member or not, see FakeUser.tap) may tap."""
+
+
+class Signal:
+    """A broadcast "something changed" edge that plain code can fire and coroutines can await.
+
+    Unlike ``asyncio.Condition`` it needs no lock, so the server can fire it from synchronous
+    bookkeeping. Waiters check their predicate first and only then await the *current* event;
+    with no ``await`` between the two, a change can never slip through unnoticed.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def fire(self) -> None:
+        """Wake everyone currently waiting; later waiters wait for the next change."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, within: float) -> bool:
+        """Wait for the next :meth:`fire`, at most ``within`` seconds. True if it fired."""
+        event = self._event
+        try:
+            async with asyncio.timeout(max(within, 0.0)):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+_file_counter = itertools.count(1)
+
+
+def new_file_ids(kind: str) -> dict[str, str]:
+    """A fresh ``file_id``/``file_unique_id`` pair, unique within the test process."""
+    n = next(_file_counter)
+    return {"file_id": f"Fake{kind}FileId{n:06d}", "file_unique_id": f"Fake{kind}{n:06d}"}
+
+
+def preview(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Button(NamedTuple):
+    """An inline keyboard button as a user sees it: compare with plain tuples in assertions."""
+
+    label: str
+    data: str | None  # callback_data; None for url/web_app/... buttons
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A file the bot uploaded with sendDocument, kept byte for byte for the test to inspect."""
+
+    file_name: str
+    content: bytes = field(repr=False)
+    mime_type: str
+    file_id: str
+    file_unique_id: str
+
+    @classmethod
+    def upload(cls, file_name: str, content: bytes, mime_type: str) -> Document:
+        """A newly uploaded file, with fresh file ids as Telegram assigns them."""
+        return cls(file_name, content, mime_type, **new_file_ids("Document"))
+
+    @property
+    def file_size(self) -> int:
+        return len(self.content)
+
+    def to_api(self) -> dict[str, Any]:
+        """The Bot API ``Document`` object."""
+        return {
+            "file_id": self.file_id,
+            "file_unique_id": self.file_unique_id,
+            "file_name": self.file_name,
+            "mime_type": self.mime_type,
+            "file_size": self.file_size,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MessageVersion:
+    """A superseded state of an edited message."""
+
+    content: dict[str, Any]
+    reply_markup: dict[str, Any] | None
+    edit_date: int | None
+
+    @property
+    def text(self) -> str:
+        return str(self.content.get("text", self.content.get("caption", "")))
+
+
+@dataclass(eq=False)
+class ChatMessage:
+    """One message in a chat (private or group), from either side, as Telegram stores it.
+
+    The object is updated in place when the bot edits the message, so a reference kept by a test
+    always shows the current state, while :attr:`history` keeps every earlier version.
+    """
+
+    message_id: int
+    date: int
+    chat: dict[str, Any]
+    """The Bot API ``Chat`` object of the chat the message is in."""
+    sender: dict[str, Any]
+    from_bot: bool
+    content: dict[str, Any]
+    """Telegram Message fields that carry content: ``text``/``entities``, ``photo``, ``caption``..."""
+    reply_markup: dict[str, Any] | None = None
+    """The markup as the bot sent it; may be a reply keyboard, which Telegram does not echo back."""
+    source_text: str | None = None
+    """The text (or caption) exactly as the bot sent it, before ``parse_mode`` was applied."""
+    edit_date: int | None = None
+    history: list[MessageVersion] = field(default_factory=list)
+    deleted: bool = False
+    document: Document | None = None
+    """The uploaded file, bytes included, for messages sent with sendDocument (or copies of them)."""
+
+    # -- reading -------------------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The visible text (or caption) after entity parsing; empty for media without caption."""
+        return str(self.content.get("text", self.content.get("caption", "")))
+
+    @property
+    def entities(self) -> list[dict[str, Any]]:
+        return list(self.content.get("entities", self.content.get("caption_entities", [])))
+
+    @property
+    def edited(self) -> bool:
+        return bool(self.history)
+
+    @property
+    def inline_keyboard(self) -> list[list[dict[str, Any]]]:
+        """Raw inline keyboard rows, or ``[]`` when the message has none."""
+        if self.reply_markup is None:
+            return []
+        rows = self.reply_markup.get("inline_keyboard")
+        return rows if isinstance(rows, list) else []
+
+    @property
+    def buttons(self) -> list[list[Button]]:
+        """Inline keyboard as rows of ``(label, callback_data)``."""
+        return [[Button(b["text"], b.get("callback_data")) for b in row] for row in self.inline_keyboard]
+
+    @property
+    def labels(self) -> list[str]:
+        """Inline button labels, flattened in reading order."""
+        return [button.label for row in self.buttons for button in row]
+
+    @property
+    def reply_keyboard(self) -> list[list[str]] | None:
+        """Labels of a ReplyKeyboardMarkup sent with this message, if any."""
+        if self.reply_markup is None or "keyboard" not in self.reply_markup:
+            return None
+        return [[b["text"] if isinstance(b, dict) else str(b) for b in row] for row in self.reply_markup["keyboard"]]
+
+    def to_api(self) -> dict[str, Any]:
+        """The message as a Bot API ``Message`` object, as it is *now*."""
+        data: dict[str, Any] = {
+            "message_id": self.message_id,
+            "from": dict(self.sender),
+            "chat": dict(self.chat),
+            "date": self.date,
+            **copy.deepcopy(self.content),
+        }
+        if self.edit_date is not None:
+            data["edit_date"] = self.edit_date
+        if self.inline_keyboard:  # Telegram only ever echoes inline keyboards
+            data["reply_markup"] = {"inline_keyboard": copy.deepcopy(self.inline_keyboard)}
+        return data
+
+    def __repr__(self) -> str:
+        who = "bot" if self.from_bot else self.sender.get("first_name", "user")
+        flags = " edited" if self.edited else ""
+        flags += " deleted" if self.deleted else ""
+        keyboard = f" buttons={self.labels}" if self.labels else ""
+        attachment = f" document={self.document.file_name!r}" if self.document else ""
+        return f"<ChatMessage #{self.message_id} {who}{flags} {preview(self.text)!r}{keyboard}{attachment}>"
+
+    # -- mutation (server side) ----------------------------------------------------------------
+
+    def apply_edit(self, content: dict[str, Any], reply_markup: dict[str, Any] | None, source_text: str | None) -> None:
+        """Replace content and keyboard, keeping the previous state in :attr:`history`."""
+        self.history.append(MessageVersion(self.content, self.reply_markup, self.edit_date))
+        self.content = content
+        self.reply_markup = reply_markup
+        if source_text is not None:
+            self.source_text = source_text
+        self.edit_date = int(time.time())
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackAnswer:
+    """What the bot answered (answerCallbackQuery) to one button tap."""
+
+    query_id: str
+    text: str | None
+    show_alert: bool
+    url: str | None
+    user_id: int | None = None
+    """Who tapped, i.e. who sees the answer; in a group this tells members apart."""
+
+
+class Chat:
+    """Server-side state of one chat, private or group: the message log and what the bot did in it.
+
+    The server mutates it and reports activity (:meth:`delivered`, :meth:`bot_called`); readers
+    wait on :attr:`changed`.
+    """
+
+    def __init__(self, api: dict[str, Any]) -> None:
+        self.api = api
+        """The Bot API ``Chat`` object (``id``, ``type``, then ``title`` or the user's names)."""
+        self.id: int = api["id"]
+        self.instance = str(-(10**18) - self.id)  # CallbackQuery.chat_instance: stable per chat
+        self.log: list[ChatMessage] = []
+        self.bot_log: list[ChatMessage] = []
+        self._by_id: dict[int, ChatMessage] = {}
+        self._message_ids = itertools.count(1)
+        self.blocked = False
+        self.chat_actions: list[str] = []
+        self.callback_answers: list[CallbackAnswer] = []
+        """Answers to taps on this chat's messages, whoever tapped (see CallbackAnswer.user_id)."""
+        self.pending_update_ids: set[int] = set()
+        """Updates from this chat that the bot has not fetched yet."""
+        self.last_activity = 0.0
+        """``time.monotonic()`` of the last bot call about this chat or delivery of its updates."""
+        self.awaiting_reaction_since: float | None = None
+        """When the bot fetched an update from this chat it has not reacted to with any call yet."""
+        self.changed = Signal()
+
+    @property
+    def type(self) -> str:
+        """``"private"``, ``"group"`` or ``"supergroup"``."""
+        return str(self.api["type"])
+
+    @property
+    def is_group(self) -> bool:
+        return self.type in GROUP_CHAT_TYPES
+
+    def next_message_id(self) -> int:
+        """Message ids are per chat and shared by everyone in it, bot included, as in Telegram."""
+        return next(self._message_ids)
+
+    def add(self, message: ChatMessage) -> None:
+        self.log.append(message)
+        self._by_id[message.message_id] = message
+        if message.from_bot:
+            self.bot_log.append(message)
+        self.changed.fire()
+
+    def post(self, sender: Mapping[str, Any], content: Mapping[str, Any]) -> ChatMessage:
+        """Record a message a person sends here (the caller enqueues the update)."""
+        message = ChatMessage(
+            message_id=self.next_message_id(),
+            date=int(time.time()),
+            chat=self.api,
+            sender=dict(sender),
+            from_bot=False,
+            content=dict(content),
+        )
+        self.add(message)
+        return message
+
+    def get(self, message_id: int) -> ChatMessage | None:
+        """An existing, not deleted message of this chat."""
+        message = self._by_id.get(message_id)
+        return None if message is None or message.deleted else message
+
+    def delivered(self, update_id: int, *, expect_reaction: bool = True) -> None:
+        """The bot fetched one of this chat's updates (or it was dropped, ``expect_reaction=False``)."""
+        self.pending_update_ids.discard(update_id)
+        self.last_activity = time.monotonic()
+        if expect_reaction and self.awaiting_reaction_since is None:
+            self.awaiting_reaction_since = self.last_activity
+        self.changed.fire()
+
+    def bot_called(self) -> None:
+        """The bot made an API call about this chat (successful or not)."""
+        self.last_activity = time.monotonic()
+        self.awaiting_reaction_since = None
+        self.changed.fire()
+
+
+PrivateChat = Chat
+"""The former name of :class:`Chat`, from when the fake only had private chats."""
+
+
+class ChatReader:
+    """What a test sees of one chat: the bot's messages in it, and waiting for more.
+
+    Subclasses set :attr:`server` and :attr:`chat` and name the chat (:attr:`chat_name`) for
+    error messages. Each reader keeps a read cursor over the bot's messages, so
+    ``next_message`` returns every message exactly once, in order, however fast the bot bursts.
+    """
+
+    server: FakeBotAPI
+    chat: Chat
+    _cursor: int = 0  # index into chat.bot_log of the first message not yet consumed
+
+    @property
+    def chat_name(self) -> str:
+        """How error messages refer to this chat, e.g. ``the chat with Ana``."""
+        raise NotImplementedError
+
+    # -- what the test sees ----------------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        """Every bot message in this chat that still exists, in the order it was sent."""
+        return [m for m in self.chat.bot_log if not m.deleted]
+
+    @property
+    def last_message(self) -> ChatMessage:
+        """The latest bot message still in the chat; fails the test if the bot sent nothing."""
+        messages = self.messages
+        if not messages:
+            raise AssertionError(f"the bot has not sent anything (still visible) to {self.chat_name}")
+        return messages[-1]
+
+    @property
+    def unread(self) -> list[ChatMessage]:
+        """Bot messages not yet returned by ``next_message``/``wait_for``/``drain``."""
+        return self.chat.bot_log[self._cursor :]
+
+    @property
+    def callback_answers(self) -> list[CallbackAnswer]:
+        """The bot's answers to taps on this chat's messages, oldest first."""
+        return self.chat.callback_answers
+
+    @property
+    def chat_actions(self) -> list[str]:
+        """Every sendChatAction the bot sent here (``"typing"``...), oldest first."""
+        return self.chat.chat_actions
+
+    def buttons(self, message: ChatMessage | None = None) -> list[str]:
+        """Inline button labels of ``message`` (default: the latest message with a keyboard)."""
+        target = message or self._latest_with_keyboard()
+        return target.labels if target else []
+
+    def drain(self) -> list[ChatMessage]:
+        """Consume and return every unread bot message."""
+        unread = self.unread
+        self._cursor = len(self.chat.bot_log)
+        return unread
+
+    # -- waiting -----------------------------------------------------------------------------------
+    # These take ``timeout=`` (hence the ASYNC109 waivers) instead of leaning on asyncio.timeout(),
+    # because on deadline they raise a TimeoutError that describes the chat, which is what makes
+    # a failing end-to-end test debuggable.
+
+    async def wait_for(
+        self,
+        predicate: Callable[[ChatMessage], bool] | None = None,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> ChatMessage:
+        """Return the next unread bot message matching ``predicate``, waiting up to ``timeout`` s.
+
+        Unread messages that do not match are consumed (skipped), so repeated calls walk forward
+        through the conversation. Raises TimeoutError describing the chat on deadline.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._cursor < len(self.chat.bot_log):
+                message = self.chat.bot_log[self._cursor]
+                self._cursor += 1
+                if predicate is None or predicate(message):
+                    return message
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                what = "a new bot message" if predicate is None else "a bot message matching the predicate"
+                raise TimeoutError(f"Waited {timeout:.1f}s in {self.chat_name} for {what}.\n{self.describe()}")
+            await self.chat.changed.wait(remaining)
+
+    async def next_message(self, timeout: float = 10.0) -> ChatMessage:  # noqa: ASYNC109
+        """The next unread bot message, in the order the bot sent them."""
+        return await self.wait_for(None, timeout=timeout)
+
+    async def wait_until(self, condition: Callable[[], bool], *, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until ``condition()`` holds, re-checking whenever this chat changes.
+
+        For states that are not "a new message", e.g. ``lambda: user.last_message.edited``.
+        """
+        deadline = time.monotonic() + timeout
+        while not condition():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"Waited {timeout:.1f}s in {self.chat_name} for a condition.\n{self.describe()}")
+            await self.chat.changed.wait(remaining)
+
+    async def wait_idle(
+        self,
+        quiet: float = 0.3,
+        timeout: float = 10.0,  # noqa: ASYNC109
+        *,
+        grace: float = 2.0,
+    ) -> list[ChatMessage]:
+        """Wait until the bot has dealt with this chat's updates and then stayed silent here ``quiet`` s.
+
+        "Dealt with" means: every update from this chat was fetched, and the bot made at least
+        one call about this chat after the latest fetch, or ``grace`` seconds passed without one
+        (a bot may legitimately ignore a message). This keeps a slow first reaction, e.g. under
+        CPU load, from being mistaken for silence. The quiet period counts from the later of
+        this call and the bot's last activity in the chat, so a burst of replies is complete when
+        it returns. Returns (and consumes) the unread messages, i.e. the burst.
+        """
+        start = time.monotonic()
+        deadline = start + timeout
+        while True:
+            now = time.monotonic()
+            reacting_by = (self.chat.awaiting_reaction_since or -math.inf) + grace
+            if self.chat.pending_update_ids:
+                wake_at = deadline
+            elif now < reacting_by:
+                wake_at = min(reacting_by, deadline)
+            else:
+                idle_at = max(start, self.chat.last_activity) + quiet
+                if now >= idle_at:
+                    return self.drain()
+                wake_at = min(idle_at, deadline)
+            if now >= deadline:
+                raise TimeoutError(
+                    f"Gave up after {timeout:.1f}s: {self.chat_name} never went quiet.\n" + self.describe()
+                )
+            await self.chat.changed.wait(wake_at - now)
+
+    # -- diagnostics -------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """A short report of the chat, used in every timeout and assertion message."""
+        name = self.chat_name
+        lines = [f"{name[:1].upper()}{name[1:]} (id {self.chat.id}):"]
+        bot_messages = self.messages
+        if bot_messages:
+            last = bot_messages[-1]
+            buttons = f" buttons={last.labels}" if last.labels else ""
+            lines.append(f"  last bot message #{last.message_id}: {preview(last.text)!r}{buttons}")
+        else:
+            lines.append("  the bot has not sent anything to this chat")
+        lines.append(f"  unread bot messages: {len(self.unread)}")
+        if self.chat.pending_update_ids:
+            lines.append(
+                f"  updates from this chat not yet fetched by the bot: {len(self.chat.pending_update_ids)}"
+                " (is the bot polling this server?)"
+            )
+        recent = self._recent_calls(5)
+        if recent:
+            lines.append("  recent bot API calls for this chat:")
+            lines.extend(f"    {call.summary()}" for call in recent)
+        return "\n".join(lines)
+
+    def _recent_calls(self, limit: int) -> list[RecordedCall]:
+        recent = [call for call in reversed(self.server.calls) if call.chat_id == self.chat.id][:limit]
+        return recent[::-1]
+
+    def _latest_with_keyboard(self) -> ChatMessage | None:
+        return next((m for m in reversed(self.chat.bot_log) if not m.deleted and m.inline_keyboard), None)
+
+    def _tap_target(self, message: ChatMessage | None, who: str) -> ChatMessage:
+        """``message``, or this chat's latest bot message with an inline keyboard for ``who`` to tap."""
+        target = message or self._latest_with_keyboard()
+        if target is None:
+            raise AssertionError(
+                f"{who} has no message with an inline keyboard to tap in {self.chat_name}.\n{self.describe()}"
+            )
+        return target
