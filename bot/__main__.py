@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
+from bot import directory_cli
 from bot.app import conversation_for, load_core, run
 from bot.config import Settings
 from bot.i18n import LANGUAGES
@@ -21,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     chat = commands.add_parser("chat", help="answer the questionnaire in this terminal")
     chat.add_argument("--lang", choices=LANGUAGES, help="skip the language picker")
     commands.add_parser("check", help="validate the program data and the catalogs, then exit")
+    orgs = commands.add_parser("orgs", help="import or export the organisation directory (YAML or CSV)")
+    orgs.add_argument("action", choices=["import", "export"])
+    orgs.add_argument("file", type=Path)
+    referrals = commands.add_parser("referrals", help="export the referrals as CSV")
+    referrals.add_argument("action", choices=["export"])
+    referrals.add_argument("file", type=Path)
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -32,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"ok: program {core.program.id}, languages {', '.join(core.translator.languages)}")
         return 0
+    if args.command == "orgs":
+        action = directory_cli.import_directory if args.action == "import" else directory_cli.export_directory
+        return asyncio.run(action(settings, args.file))
+    if args.command == "referrals":
+        return asyncio.run(directory_cli.export_referrals(settings, args.file))
     if args.command == "chat":
         core = load_core(settings)
         conversation = conversation_for(core, MemoryStore(), settings)

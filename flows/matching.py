@@ -56,7 +56,7 @@ def match(
 def _can_help(org: Organisation, person: Seeker, used: int) -> bool:
     return (
         org.active
-        and org.weekly_capacity - used >= 0
+        and org.weekly_capacity - used > 0
         and person.language in org.languages
         and _serves(org.nationalities, person.nationality)
         and _serves(org.regions, person.region)

@@ -22,6 +22,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramConflictError,
+    TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramRetryAfter,
     TelegramUnauthorizedError,
@@ -31,6 +32,7 @@ from aiogram.methods import GetUpdates
 from aiogram.types import (
     BotCommand,
     BotCommandScopeChat,
+    BufferedInputFile,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -41,7 +43,7 @@ from aiogram.types import (
     Update,
 )
 
-from tests.fakebotapi import FakeBotAPI, FakeUser
+from tests.fakebotapi import FakeBotAPI, FakeGroup, FakeUser
 from tests.fakebotapi.schema import METHODS, UPDATE_TYPES
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/telegram-bot-api/api.min.json"
@@ -630,6 +632,309 @@ async def test_next_message_timeout_describes_the_chat(bot: Bot, ana: FakeUser) 
         await ana.next_message(timeout=0.2)
 
 
+# -- group chats ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def intake(server: FakeBotAPI) -> FakeGroup:
+    return server.group(title="Intake")
+
+
+async def test_groups_have_negative_ids_and_are_reused(server: FakeBotAPI) -> None:
+    """Supergroups get -100... ids, basic groups plain negative ones, and the same id returns the same group."""
+    first, second = server.group(title="Intake"), server.group(title="Otra")
+    basic = server.group(title="Vieja", supergroup=False)
+    assert (first.id, second.id, basic.id) == (-1001000000001, -1001000000002, -4000000001)
+    assert (first.chat.type, basic.chat.type) == ("supergroup", "group")
+    assert server.group(first.id) is first
+    assert server.groups == {first.id: first, second.id: second, basic.id: basic}
+    with pytest.raises(ValueError, match="negative"):
+        server.group(5)
+
+
+async def test_member_is_also_an_ordinary_user(server: FakeBotAPI, intake: FakeGroup) -> None:
+    """A member's private side is the very FakeUser server.user returns, and an existing user can join."""
+    maria = intake.member(first_name="María", language_code="es")
+    assert server.user(maria.id) is maria.private
+    assert intake.member(maria.id) is maria
+    ana = server.user(first_name="Ana")
+    assert intake.member(ana.id).private is ana
+    assert intake.is_member(ana.id)
+    assert not server.group(title="Otra").is_member(ana.id)
+
+
+async def test_member_taps_a_card_in_the_group(bot: Bot, intake: FakeGroup) -> None:
+    """The bot posts a card in the group; a member's tap reaches aiogram with the group chat and the member as from."""
+    maria = intake.member(first_name="María", language_code="es")
+    card = await bot.send_message(intake.id, "Nueva derivación #7", reply_markup=keyboard(("Aceptar", "acc:7")))
+    assert (card.chat.id, card.chat.type, card.chat.title) == (intake.id, "supergroup", "Intake")
+    received = await intake.next_message(timeout=1)
+    assert (received.message_id, received.labels) == (card.message_id, ["Aceptar"])
+
+    query_id = await maria.tap("Aceptar")
+    [update] = await bot(GetUpdates())
+    query = update.callback_query
+    assert query is not None
+    assert (query.id, query.data, query.from_user.id, query.from_user.first_name) == (
+        query_id,
+        "acc:7",
+        maria.id,
+        "María",
+    )
+    assert isinstance(query.message, Message)
+    assert (query.message.chat.id, query.message.chat.type, query.message.chat.title) == (
+        intake.id,
+        "supergroup",
+        "Intake",
+    )
+    assert query.message.message_id == card.message_id
+
+    await bot.answer_callback_query(query_id, text="Aceptada")
+    assert [(a.text, a.user_id) for a in intake.callback_answers] == [("Aceptada", maria.id)]
+    assert [a.text for a in maria.callback_answers] == ["Aceptada"]
+    assert maria.private.callback_answers == []
+
+
+async def test_member_sends_in_the_group_and_privately(bot: Bot, intake: FakeGroup) -> None:
+    """member.send posts in the group as the member; member.private.send posts in their private chat."""
+    maria = intake.member(first_name="María")
+    await maria.send("/casos@puente_test_bot")
+    await maria.private.send("hola")
+    group_update, private_update = await bot(GetUpdates())
+    assert group_update.message is not None
+    assert private_update.message is not None
+    in_group, in_private = group_update.message, private_update.message
+    assert (in_group.chat.id, in_group.chat.type, in_group.text) == (intake.id, "supergroup", "/casos@puente_test_bot")
+    assert in_group.from_user is not None
+    assert in_group.from_user.id == maria.id
+    assert [(e.type, e.length) for e in in_group.entities or []] == [("bot_command", 22)]
+    assert (in_private.chat.id, in_private.chat.type, in_private.text) == (maria.id, "private", "hola")
+
+
+async def test_non_member_and_forged_taps_arrive(bot: Bot, server: FakeBotAPI, intake: FakeGroup) -> None:
+    """A non-member's tap on a group card and callback_data that is on no button are both delivered to the bot."""
+    maria = intake.member(first_name="María")
+    await bot.send_message(intake.id, "Derivación #7", reply_markup=keyboard(("Aceptar", "acc:7")))
+    card = intake.last_message
+    stranger = server.user(first_name="Eve", language_code="en")
+    await stranger.tap(data="acc:7", message=card)
+    await maria.tap(data="acc:999", forge=True)
+    await stranger.tap(data="x" * 100, message=card, forge=True)
+    assert len(intake.chat.pending_update_ids) == 3  # the updates belong to the group, not to Eve's chat
+    assert stranger.chat.pending_update_ids == set()
+    updates = await bot(GetUpdates())
+    queries = [u.callback_query for u in updates if u.callback_query]
+    assert [(q.from_user.id, q.data) for q in queries] == [
+        (stranger.id, "acc:7"),
+        (maria.id, "acc:999"),
+        (stranger.id, "x" * 100),
+    ]
+    assert all(isinstance(q.message, Message) and q.message.chat.id == intake.id for q in queries)
+
+    with pytest.raises(AssertionError, match=r"forge=True"):
+        await maria.tap(data="acc:999")
+    with pytest.raises(TypeError, match=r"forge=True\) needs data="):
+        await maria.tap("Aceptar", forge=True)
+
+
+async def test_tapping_another_users_private_message_is_impossible(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
+    """Unlike a group card, a message in someone else's private chat cannot be tapped, even forged."""
+    await bot.send_message(ana.id, "¿Sí?", reply_markup=keyboard(("Sí", "yes")))
+    eve = server.user(first_name="Eve")
+    with pytest.raises(AssertionError, match="cannot see it"):
+        await eve.tap(data="yes", message=ana.last_message, forge=True)
+
+
+async def test_edit_and_delete_in_a_group(bot: Bot, intake: FakeGroup) -> None:
+    """editMessageText, editMessageReplyMarkup and deleteMessage work on group messages as in private chats."""
+    card = await bot.send_message(intake.id, "Derivación #7", reply_markup=keyboard(("Aceptar", "acc:7")))
+    edited = await bot.edit_message_text(
+        "Derivación #7: <b>aceptada</b> por María", chat_id=intake.id, message_id=card.message_id, parse_mode="HTML"
+    )
+    assert isinstance(edited, Message)
+    assert (edited.chat.type, edited.text, edited.reply_markup) == (
+        "supergroup",
+        "Derivación #7: aceptada por María",
+        None,
+    )
+    message = intake.last_message
+    assert (message.edited, message.history[0].text, message.labels) == (True, "Derivación #7", [])
+    with pytest.raises(TelegramBadRequest, match="message is not modified"):
+        await bot.edit_message_text(
+            "Derivación #7: <b>aceptada</b> por María", chat_id=intake.id, message_id=card.message_id, parse_mode="HTML"
+        )
+    await bot.edit_message_reply_markup(
+        chat_id=intake.id, message_id=card.message_id, reply_markup=keyboard(("Deshacer", "undo:7"))
+    )
+    assert intake.buttons() == ["Deshacer"]
+    assert await bot.delete_message(intake.id, card.message_id)
+    assert intake.messages == []
+
+
+async def test_unknown_group_is_chat_not_found(bot: Bot, intake: FakeGroup) -> None:
+    """Sending, editing or uploading to a group id the fake never created is 400 "chat not found"."""
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_message(-1009999999999, "hola")
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.edit_message_text("x", chat_id=-1009999999999, message_id=1)
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.send_document(-1009999999999, BufferedInputFile(b"x", filename="a.txt"))
+
+
+async def test_bot_removed_from_group_gets_403(bot: Bot, server: FakeBotAPI, intake: FakeGroup) -> None:
+    """block() on a group is the bot being removed: sends there get Telegram's "kicked" 403."""
+    server.block(intake.id)
+    with pytest.raises(TelegramForbiddenError, match="bot was kicked from the supergroup chat"):
+        await bot.send_message(intake.id, "hola")
+    server.unblock(intake.id)
+    await bot.send_message(intake.id, "hola")
+
+
+async def test_group_wait_times_out_describing_the_group(bot: Bot, intake: FakeGroup) -> None:
+    """Waiting on a group in vain raises TimeoutError naming the group, its last message and its members."""
+    intake.member(first_name="María")
+    await bot.send_message(intake.id, "Derivación #7", reply_markup=keyboard(("Aceptar", "acc:7")))
+    await intake.next_message(timeout=1)
+    with pytest.raises(TimeoutError, match=r"(?s)supergroup 'Intake'.*#1: 'Derivación #7'.*members: María"):
+        await intake.next_message(timeout=0.2)
+
+
+async def test_real_dispatcher_handles_a_group_card(server: FakeBotAPI, intake: FakeGroup) -> None:
+    """An aiogram Dispatcher posts a card in the group, a member accepts it, and the bot edits it and writes to her."""
+    dispatcher = Dispatcher()
+
+    @dispatcher.message(CommandStart(), F.chat.type == "private")
+    async def referral(message: Message) -> None:
+        assert message.bot is not None
+        await message.bot.send_message(intake.id, "Derivación #7", reply_markup=keyboard(("Aceptar", "acc:7")))
+
+    @dispatcher.callback_query(F.data.startswith("acc:"), F.message.chat.type == "supergroup")
+    async def accept(query: CallbackQuery) -> None:
+        assert isinstance(query.message, Message)
+        await query.answer("Es tuya")
+        await query.message.edit_text(f"Derivación #7: aceptada por {query.from_user.first_name}")
+        assert query.bot is not None
+        await query.bot.send_message(query.from_user.id, "Tienes un caso nuevo")
+
+    maria = intake.member(first_name="María")
+    ana = server.user(first_name="Ana")
+    real_bot = Bot(server.token, session=AiohttpSession(api=TelegramAPIServer.from_base(server.base_url)))
+    polling = asyncio.create_task(dispatcher.start_polling(real_bot, handle_signals=False, polling_timeout=1))
+    try:
+        await ana.send("/start")
+        card = await intake.next_message(timeout=5)
+        await maria.tap("Aceptar")
+        assert await intake.wait_idle(quiet=0.2) == []
+        assert card.text == "Derivación #7: aceptada por María"
+        assert [a.text for a in maria.callback_answers] == ["Es tuya"]
+        assert (await maria.private.next_message(timeout=5)).text == "Tienes un caso nuevo"
+    finally:
+        await dispatcher.stop_polling()
+        await asyncio.wait_for(polling, 5)
+        await real_bot.session.close()
+
+
+# -- documents -----------------------------------------------------------------------------------------
+
+
+async def test_send_document_round_trip(bot: Bot, ana: FakeUser, intake: FakeGroup) -> None:
+    """sendDocument stores the uploaded bytes and name; the Message carries a Document, resendable by file_id."""
+    data = bytes(range(256)) * 40  # not UTF-8: must survive byte for byte
+    sent = await bot.send_document(
+        intake.id,
+        BufferedInputFile(data, filename="derivación-7.pdf"),
+        caption="<b>Caso 7</b>",
+        parse_mode="HTML",
+        reply_markup=keyboard(("Aceptar", "acc:7")),
+    )
+    assert sent.document is not None
+    assert (sent.document.file_name, sent.document.mime_type, sent.document.file_size) == (
+        "derivación-7.pdf",
+        "application/pdf",
+        len(data),
+    )
+    assert (sent.caption, sent.text, sent.chat.id) == ("Caso 7", None, intake.id)
+    stored = intake.last_message
+    assert stored.document is not None
+    assert (stored.document.content, stored.document.file_id) == (data, sent.document.file_id)
+    assert (stored.text, stored.source_text, stored.labels) == ("Caso 7", "<b>Caso 7</b>", ["Aceptar"])
+
+    again = await bot.send_document(ana.id, sent.document.file_id)
+    assert again.document is not None
+    assert again.document.file_unique_id == sent.document.file_unique_id
+    assert ana.last_message.document is not None
+    assert ana.last_message.document.content == data
+    assert ana.last_message.text == ""
+
+
+async def test_send_document_validation(bot: Bot, ana: FakeUser) -> None:
+    """Captions over 1024 characters, unknown file ids, URLs and empty files are refused as by Telegram."""
+    upload = BufferedInputFile(b"hola", filename="nota.txt")
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_document(ana.id, upload, caption="a" * 1025)
+    await bot.send_document(ana.id, upload, caption="a" * 1024)
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier/HTTP URL specified"):
+        await bot.send_document(ana.id, "NoSuchFileId")
+    with pytest.raises(TelegramBadRequest, match="failed to get HTTP URL content"):
+        await bot.send_document(ana.id, "https://example.org/a.pdf")
+    with pytest.raises(TelegramBadRequest, match="file must be non-empty"):
+        await bot.send_document(ana.id, BufferedInputFile(b"", filename="vacío.txt"))
+    assert [m.document.mime_type for m in ana.messages if m.document] == ["text/plain"]
+
+
+async def test_send_document_as_a_plain_multipart_part(
+    server: FakeBotAPI, http: aiohttp.ClientSession, ana: FakeUser
+) -> None:
+    """A file part named "document" works as well as aiogram's attach://; a dangling attach:// does not."""
+    form = aiohttp.FormData()
+    form.add_field("chat_id", str(ana.id))
+    form.add_field("document", b"a,b\n1,2\n", filename="casos.csv", content_type="text/csv")
+    async with http.post(f"{server.base_url}/bot{server.token}/sendDocument", data=form) as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body["result"]["document"]["file_name"] == "casos.csv"
+    assert ana.last_message.document is not None
+    assert ana.last_message.document.content == b"a,b\n1,2\n"
+
+    status, body = await call(http, server, "sendDocument", chat_id=ana.id, document="attach://missing")
+    assert (status, body["description"]) == (400, "Bad Request: there is no document in the request")
+    status, body = await call(http, server, "sendDocument", chat_id=ana.id)
+    assert (status, body["description"]) == (400, "Bad Request: there is no document in the request")
+
+
+async def test_upload_over_the_limit_is_413() -> None:
+    """A file above the upload limit is 413 Request Entity Too Large, raised by aiogram as TelegramEntityTooLarge."""
+    async with FakeBotAPI(max_upload_bytes=1024) as small:
+        user = small.user()
+        real_bot = Bot(small.token, session=AiohttpSession(api=TelegramAPIServer.from_base(small.base_url)))
+        try:
+            with pytest.raises(TelegramEntityTooLarge):
+                await real_bot.send_document(user.id, BufferedInputFile(b"x" * 1025, filename="big.bin"))
+            with pytest.raises(TelegramEntityTooLarge):  # so big that the HTTP layer stops reading it
+                await real_bot.send_document(user.id, BufferedInputFile(b"x" * 3 * 1024 * 1024, filename="huge.bin"))
+            await real_bot.send_document(user.id, BufferedInputFile(b"x" * 1024, filename="ok.bin"))
+        finally:
+            await real_bot.session.close()
+    assert [m.document.file_size for m in user.messages if m.document] == [1024]
+
+
+async def test_copy_message_keeps_the_document(bot: Bot, ana: FakeUser, intake: FakeGroup) -> None:
+    """Copying a document message to the group keeps file and caption, unless a new caption is given."""
+    await bot.send_document(
+        ana.id, BufferedInputFile(b"%PDF", filename="a.pdf"), caption="<i>Caso</i>", parse_mode="HTML"
+    )
+    await bot.copy_message(chat_id=intake.id, from_chat_id=ana.id, message_id=1)
+    await bot.copy_message(chat_id=intake.id, from_chat_id=ana.id, message_id=1, caption="Nuevo")
+    kept, recaptioned = intake.messages
+    assert kept.document is not None
+    assert (kept.document.content, kept.text, kept.entities) == (
+        b"%PDF",
+        "Caso",
+        [{"type": "italic", "offset": 0, "length": 4}],
+    )
+    assert (recaptioned.text, recaptioned.entities) == ("Nuevo", [])
+
+
 # -- cross-check against the official reference --------------------------------------------------------
 
 
@@ -697,3 +1002,21 @@ async def test_fake_payloads_match_reference(
     assert [u.event_type for u in parsed] == ["message"] * 5 + ["callback_query"]
     _, info = await call(http, server, "getWebhookInfo")
     _check_object(reference, "WebhookInfo", info["result"], "getWebhookInfo")
+
+
+async def test_group_and_document_payloads_match_reference(
+    bot: Bot, server: FakeBotAPI, intake: FakeGroup, http: aiohttp.ClientSession
+) -> None:
+    """Group messages, group callback queries and document messages are shaped per the reference."""
+    reference = _reference()
+    maria = intake.member(first_name="María", username="maria_ong")
+    sent = await bot.send_document(
+        intake.id, BufferedInputFile(b"%PDF", filename="a.pdf"), caption="Caso", reply_markup=keyboard(("Sí", "y"))
+    )
+    _check_object(reference, "Message", sent.model_dump(mode="json", exclude_none=True, by_alias=True), "sendDocument")
+    await maria.send("hola")
+    await maria.tap("Sí")
+    await server.user(first_name="Eve").tap(data="forged", message=intake.last_message, forge=True)
+    _, updates = await call(http, server, "getUpdates")
+    _check_object(reference, "Array of Update", updates["result"], "getUpdates")
+    assert [u["message"]["chat"]["type"] for u in updates["result"] if "message" in u] == ["supergroup"]
