@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ok: program {core.program.id}, languages {', '.join(core.translator.languages)}")
         return 0
     if args.command == "orgs":
-        action = directory_cli.import_directory if args.action == "import" else directory_cli.export_directory
-        return asyncio.run(action(settings, args.file))
+        action = directory_cli.import_file if args.action == "import" else directory_cli.export_file
+        return action(settings, args.file)
     if args.command == "referrals":
-        return asyncio.run(directory_cli.export_referrals(settings, args.file))
+        return directory_cli.export_referrals(settings, args.file)
     if args.command == "chat":
         core = load_core(settings)
         conversation = conversation_for(core, MemoryStore(), settings)

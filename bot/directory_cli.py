@@ -1,7 +1,11 @@
-"""`python -m bot orgs import|export FILE` and `python -m bot referrals export FILE`: the directory as files."""
+"""`python -m bot orgs import|export FILE` and `python -m bot referrals export FILE`: the directory as files.
+
+Files are read and checked before the database is opened: a file with any error imports nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from pathlib import Path
 
@@ -9,8 +13,8 @@ from bot.admin import referrals_csv
 from bot.app import utc_now
 from bot.config import Settings
 from bot.storage import open_store
-from bot.storage.referrals import Referrals
-from flows.directory import DirectoryError, Format, dump_directory, parse_directory
+from bot.storage.referrals import ImportReport, Referral, Referrals
+from flows.directory import DirectoryError, Format, Organisation, dump_directory, parse_directory
 
 
 def _format(path: Path) -> Format:
@@ -22,8 +26,7 @@ def _format(path: Path) -> Format:
     raise SystemExit(f"{path}: use a .yaml, .yml or .csv file")
 
 
-async def import_directory(settings: Settings, path: Path) -> int:
-    """Validate the whole file first; only a file without errors touches the database, in one transaction."""
+def import_file(settings: Settings, path: Path) -> int:
     try:
         orgs = parse_directory(path.read_text(encoding="utf-8"), _format(path))
     except DirectoryError as exc:
@@ -32,32 +35,44 @@ async def import_directory(settings: Settings, path: Path) -> int:
     except OSError as exc:
         print(f"{path}: {exc.strerror}", file=sys.stderr)
         return 1
-    store = await open_store(settings.database_url)
-    try:
-        report = await Referrals(store).import_directory(orgs, utc_now())
-    finally:
-        await store.close()
+    report = asyncio.run(_import(settings, orgs))
     print(f"imported {path}: {report.added} added, {report.updated} updated, {report.deactivated} deactivated")
     return 0
 
 
-async def export_directory(settings: Settings, path: Path) -> int:
-    store = await open_store(settings.database_url)
-    try:
-        orgs = await Referrals(store).organisations()
-    finally:
-        await store.close()
+def export_file(settings: Settings, path: Path) -> int:
+    orgs = asyncio.run(_organisations(settings))
     path.write_text(dump_directory(orgs, _format(path)), encoding="utf-8")
     print(f"exported {len(orgs)} organisations to {path}")
     return 0
 
 
-async def export_referrals(settings: Settings, path: Path) -> int:
-    store = await open_store(settings.database_url)
-    try:
-        found = await Referrals(store).listing()
-    finally:
-        await store.close()
+def export_referrals(settings: Settings, path: Path) -> int:
+    found = asyncio.run(_referrals(settings))
     path.write_text(referrals_csv(found), encoding="utf-8")
     print(f"exported {len(found)} referrals to {path}")
     return 0
+
+
+async def _import(settings: Settings, orgs: tuple[Organisation, ...]) -> ImportReport:
+    store = await open_store(settings.database_url)
+    try:
+        return await Referrals(store).import_directory(orgs, utc_now())
+    finally:
+        await store.close()
+
+
+async def _organisations(settings: Settings) -> list[Organisation]:
+    store = await open_store(settings.database_url)
+    try:
+        return await Referrals(store).organisations()
+    finally:
+        await store.close()
+
+
+async def _referrals(settings: Settings) -> list[Referral]:
+    store = await open_store(settings.database_url)
+    try:
+        return await Referrals(store).listing()
+    finally:
+        await store.close()

@@ -150,3 +150,33 @@ async def test_unexpected_failure_apologises_and_keeps_the_answer(bot: FakeBotAP
     await user.send("/start")
     resumed = await user.wait_for(lambda m: bool(m.buttons))
     assert resumed.text.endswith("Where are you now?")
+
+
+def test_directory_import_export_round_trip(tmp_path: Path) -> None:
+    """`orgs import` loads the example directory, `orgs export` writes it back identically (CSV or YAML)."""
+    env = clean_env(tmp_path)
+    example = ROOT / "directory" / "example.yaml"
+    done = run_cli("orgs", "import", str(example), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "5 added" in done.stdout
+    exported = tmp_path / "out.csv"
+    assert run_cli("orgs", "export", str(exported), env=env).returncode == 0
+    assert sorted(exported.read_text().splitlines()) == sorted(
+        (ROOT / "directory" / "example.csv").read_text().splitlines()
+    )
+
+
+def test_directory_import_refuses_a_bad_file_whole(tmp_path: Path) -> None:
+    """A file with one bad row imports nothing and names the row and the field."""
+    env = clean_env(tmp_path)
+    good = (ROOT / "directory" / "example.csv").read_text().splitlines()
+    broken = [*good[:2], good[2].replace("https://", "http://", 1), *good[3:]]  # spreadsheet row 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(broken) + "\n")
+    done = run_cli("orgs", "import", str(bad), env=env)
+    assert done.returncode == 1
+    assert "row 3" in done.stderr
+    assert "website" in done.stderr
+    exported = tmp_path / "after.yaml"
+    run_cli("orgs", "export", str(exported), env=env)
+    assert "organisations: []" in exported.read_text()

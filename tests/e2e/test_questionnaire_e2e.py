@@ -168,7 +168,9 @@ async def test_commands_registered_per_language(bot: FakeBotAPI, core: Core) -> 
     scope = {"type": "all_private_chats"}
     for lang in ("es", "ht", "en"):
         commands = bot.commands(scope, lang)
-        assert [c["command"] for c in commands] == ["start", "back", "restart", "language", "help", "privacy", "delete"]
+        assert [c["command"] for c in commands] == [
+            "start", "back", "restart", "language", "organisations", "help", "privacy", "delete",
+        ]  # fmt: skip
         assert commands[-1]["description"] == core.translator.text(lang, "cmd.delete")
     assert bot.commands(scope)
 
