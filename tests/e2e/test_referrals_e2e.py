@@ -293,3 +293,39 @@ async def test_admin_commands_do_not_exist_for_others(world: World) -> None:
     await store.close()
     assert alpha is not None
     assert alpha.active
+
+
+async def test_admin_adds_an_organisation_and_lists_referrals(world: World) -> None:
+    """/org_set adds an organisation from YAML (a bad one is refused with the field named); /referrals filters."""
+    admin = world.server.user(user_id=ADMIN_ID, language_code="en")
+    await admin.send("/org_set\nid: delta\nname: Delta Demo (fictional)\nofferz: [legal_advice]")
+    refused = await admin.wait_for(lambda m: m.text.startswith("Not saved"))
+    assert "field 'offers'" in refused.text  # the misspelt key leaves the required one missing
+    await admin.send(
+        "/org_set\nid: delta\nname: Delta Demo (fictional)\noffers: [legal_advice]\nlanguages: [en]\n"
+        "nationalities: [any]\nregions: [any]\nwebsite: https://example.org/delta\nweekly_capacity: 3"
+    )
+    await admin.wait_for(lambda m: m.text == "Saved: delta.")
+    await admin.send("/orgs")
+    assert "Delta Demo" in (await admin.wait_for(lambda m: "delta" in m.text)).text
+
+    user = world.server.user(language_code="en")
+    await finish_without_supporter(user)
+    await share_with(user, "alpha")
+    await world.alpha.wait_for(lambda m: bool(m.buttons))
+    await admin.send("/referrals accepted")
+    assert (await admin.wait_for(lambda m: m.text == "No referrals.")).text
+    await admin.send("/referrals pending")
+    listing = await admin.wait_for(lambda m: m.text.startswith("Referrals: 1"))
+    assert "alpha · pending" in listing.text
+
+
+async def test_anyone_can_ask_for_organisations(world: World) -> None:
+    """/organisations shows organisations to someone whose result did not list them (here: not eligible)."""
+    user = world.server.user(language_code="en")
+    await begin(user, "en")
+    for question, option in with_answers(removal_order="yes"):
+        await answer(user, question, option)
+    assert not any(b.data.startswith("o:") for m in user.messages for r in m.buttons for b in r)
+    await user.send("/organisations")
+    await user.wait_for(lambda m: any(b.data.startswith("o:") for r in m.buttons for b in r))
