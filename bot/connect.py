@@ -18,12 +18,12 @@ from bot.i18n import Translator
 from bot.intents import Decide, Intent, PickOrganisation, ShareWith, ShowOrganisations, Withdraw
 from bot.logs import hashed
 from bot.outgoing import Button, Outgoing, Reply
+from bot.render import Renderer
 from bot.storage import Participant, Store
 from bot.storage.referrals import Referral, Referrals, ReferResult, Status, iso_week
 from bot.texts import T
 from flows import engine
 from flows.directory import Offer, Organisation
-from flows.engine import AnswerRecorded
 from flows.loader import Program
 from flows.matching import Seeker, match
 
@@ -78,6 +78,7 @@ class Connector:
         self.program = program
         self.messenger = messenger
         self.clock = clock
+        self.render = Renderer(translator, program)
 
     # ------------------------------------------------------------------ the person's side
 
@@ -136,9 +137,12 @@ class Connector:
         assert org.intake_chat_id is not None  # checked before the sharing screen was offered
         message_id = await self.messenger.send(org.intake_chat_id, self._card(org, referral, participant, contact))
         if message_id is None:
+            # The organisation would never see it: say so now rather than leave the person waiting.
             log.warning("intake chat unreachable", extra={"org": org.id, "referral": referral.id})
-        else:
-            await self.referrals.attach_card(referral.id, org.intake_chat_id, message_id)
+            await self.referrals.settle(referral.id, Status.UNDELIVERED, self.clock())
+            lead = self.tr.text(lang, T.REFERRAL_UNDELIVERED, name=org.name)
+            return Reply(tuple(await self.offer(participant, lead=lead)))
+        await self.referrals.attach_card(referral.id, org.intake_chat_id, message_id)
         sent = Outgoing(
             self.tr.text(lang, T.REFERRAL_SENT, name=org.name),
             ((Button(self.tr.text(lang, T.REFERRAL_WITHDRAW_BUTTON), Withdraw(referral.id)),),),
@@ -239,16 +243,10 @@ class Connector:
         for question_id in participant.session.history:
             question = questionnaire.question(question_id)
             option = question.option(participant.session.answers[question_id])
-            if option is None:
-                continue
-            view = engine.OptionView(option.id, option.text, option.date)
-            answer = AnswerRecorded(question_id, view)
-            lines.append(f"• {self.tr.text(lang, question.text)} {self._label(lang, answer)}")
+            if option is not None:
+                label = self.render.option_label(lang, engine.OptionView(option.id, option.text, option.date))
+                lines.append(f"• {self.tr.text(lang, question.text)} {label}")
         return lines
-
-    def _label(self, lang: str, answer: AnswerRecorded) -> str:
-        option = answer.option
-        return self.tr.text(lang, option.text, date=option.date) if option.date else self.tr.text(lang, option.text)
 
     def _sharing_screen(self, participant: Participant, contact: Contact, org: Organisation) -> Outgoing:
         lang = participant.language

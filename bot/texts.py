@@ -60,6 +60,7 @@ class T(StrEnum):
     REFERRAL_UNAVAILABLE = "referral.unavailable"
     REFERRAL_ACCEPTED = "referral.accepted"
     REFERRAL_DECLINED = "referral.declined"
+    REFERRAL_UNDELIVERED = "referral.undelivered"
     CARD_TITLE = "card.title"
     CARD_LANGUAGE = "card.language"
     CARD_CONTACT = "card.contact"

@@ -30,6 +30,8 @@ class Status(enum.StrEnum):
     ACCEPTED = "accepted"
     DECLINED = "declined"
     WITHDRAWN = "withdrawn"
+    #: The card could not reach the organisation's intake chat (the bot was removed from it, say).
+    UNDELIVERED = "undelivered"
 
 
 @dataclass(frozen=True)

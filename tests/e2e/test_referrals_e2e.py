@@ -329,3 +329,18 @@ async def test_anyone_can_ask_for_organisations(world: World) -> None:
     assert not any(b.data.startswith("o:") for m in user.messages for r in m.buttons for b in r)
     await user.send("/organisations")
     await user.wait_for(lambda m: any(b.data.startswith("o:") for r in m.buttons for b in r))
+
+
+async def test_unreachable_intake_chat_is_said_at_once(world: World) -> None:
+    """If the card cannot reach the intake chat (bot removed: 403), the person is told now and offered others."""
+    world.server.block(world.alpha.id)
+    user = world.server.user(language_code="en")
+    await finish_without_supporter(user)
+    await share_with(user, "alpha")
+    told = await user.wait_for(lambda m: "could not reach Alfa Ejemplo" in m.text)
+    follow_up = await user.wait_for(lambda m: any(b.data == "o:beta" for r in m.buttons for b in r))
+    assert told.message_id <= follow_up.message_id
+    store = await open_store(f"sqlite+aiosqlite:///{world.database}")
+    (referral,) = await Referrals(store).listing()
+    await store.close()
+    assert referral.status is Status.UNDELIVERED
