@@ -1,7 +1,8 @@
 """aiogram handlers: translate Telegram updates into intents, and replies back into Bot API calls.
 
-Only private chats are served. Buttons are routed on their callback data (ids), text on the questionnaire's
-parser, commands by name; nothing here knows what a question means.
+People and staff are served in private chats; in groups the bot only answers Accept/Decline on the referral cards
+it posted in organisations' intake chats. Buttons are routed on their callback data (ids), text on the
+questionnaire's parser, commands by name; nothing here knows what a question means.
 """
 
 from __future__ import annotations
