@@ -151,21 +151,34 @@ class Connector:
 
     async def _withdraw(self, participant: Participant, referral_id: int) -> Reply:
         lang = participant.language
-        now = self.clock()
-        referral = await self.referrals.settle(referral_id, Status.WITHDRAWN, now, user_id=participant.user_id)
+        referral = await self._close(participant, referral_id)
         if referral is None:
             return Reply((Outgoing(self.tr.text(lang, T.REFERRAL_CLOSED)),))
         org = await self.referrals.organisation(referral.org_id)
         name = org.name if org else "—"
+        return Reply(
+            (Outgoing(self.tr.text(lang, T.REFERRAL_WITHDRAWN, name=name)),),
+            edit_source=self.tr.text(lang, T.REFERRAL_SENT, name=name),
+        )
+
+    async def withdraw_all(self, participant: Participant) -> None:
+        """Before a person's data is erased: their open requests are withdrawn and the organisations told."""
+        for referral in await self.referrals.of_person(participant.user_id):
+            if referral.status is Status.PENDING:
+                await self._close(participant, referral.id)
+
+    async def _close(self, participant: Participant, referral_id: int) -> Referral | None:
+        """Withdraw one of the person's open requests and tell the organisation's intake chat."""
+        referral = await self.referrals.settle(referral_id, Status.WITHDRAWN, self.clock(), user_id=participant.user_id)
+        if referral is None:
+            return None
+        org = await self.referrals.organisation(referral.org_id)
         if org is not None and referral.card_chat_id is not None and referral.card_message_id is not None:
             await self.messenger.remove_buttons(referral.card_chat_id, referral.card_message_id)
             notice = self.tr.text(_org_language(org), T.CARD_WITHDRAWN, id=referral.id)
             await self.messenger.send(referral.card_chat_id, Outgoing(notice))
         log.info("referral withdrawn", extra={"user": hashed(participant.user_id), "referral": referral.id})
-        return Reply(
-            (Outgoing(self.tr.text(lang, T.REFERRAL_WITHDRAWN, name=name)),),
-            edit_source=self.tr.text(lang, T.REFERRAL_SENT, name=name),
-        )
+        return referral
 
     # ------------------------------------------------------------------ the organisation's side
 

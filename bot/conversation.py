@@ -175,6 +175,8 @@ class Conversation:
             case AskDelete():
                 return Reply((self._delete_prompt(lang),))
             case ConfirmDelete(confirmed=True):
+                if self.connector is not None:
+                    await self.connector.withdraw_all(participant)
                 await self.store.delete(participant.user_id)
                 log.info("participant deleted", extra={"user": hashed(participant.user_id)})
                 return self._closing_delete(lang, T.DELETE_DONE)

@@ -344,3 +344,18 @@ async def test_unreachable_intake_chat_is_said_at_once(world: World) -> None:
     (referral,) = await Referrals(store).listing()
     await store.close()
     assert referral.status is Status.UNDELIVERED
+
+
+async def test_delete_withdraws_open_requests(world: World) -> None:
+    """/delete withdraws the person's open request first: the intake chat is told and the card closes."""
+    user = world.server.user(language_code="en")
+    await finish_without_supporter(user)
+    await share_with(user, "alpha")
+    card = await world.alpha.wait_for(lambda m: bool(m.buttons))
+    ref = referral_id(card)
+    await user.send("/delete")
+    confirm = await user.wait_for(lambda m: any(b.data == "d:1" for r in m.buttons for b in r))
+    await user.tap(data="d:1", message=confirm)
+    await world.alpha.wait_for(lambda m: f"#{ref}" in m.text)
+    assert not card.buttons
+    assert await world.referral_status(ref) is Status.WITHDRAWN

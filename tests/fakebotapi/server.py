@@ -186,9 +186,8 @@ class FakeBotAPI:
 
     Point the bot at it with ``TelegramAPIServer.from_base(server.base_url)`` and the bot's token
     :attr:`token`. Create scripted users with :meth:`user` and group chats with :meth:`group`.
-    Shape failures with
-    :meth:`fail_next`, :meth:`block` and :meth:`set_rate_limits`; inspect traffic with
-    :attr:`calls`, :meth:`requests_per_method` and :attr:`stats`.
+    Shape failures with :meth:`fail_next`, :meth:`block` and :meth:`set_rate_limits`; inspect
+    traffic with :attr:`calls`, :meth:`requests_per_method` and :attr:`stats`.
     """
 
     def __init__(
