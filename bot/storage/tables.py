@@ -90,3 +90,22 @@ referrals = Table(
     Index("ix_referrals_org_week", "org_id", "week"),
     Index("ix_referrals_status", "status"),
 )
+
+# Messages waiting for their turn to a rate-limited chat, in order per chat. A row is pending until `sent_at`
+# (with the message id Telegram gave) or `failed` (why, for a refusal that retrying cannot fix). `payload` holds
+# what to send: {"text": ...} or {"from_chat_id": ..., "message_id": ...} for a copy.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("thread_id", BigInteger, nullable=True),
+    Column("kind", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("sent_message_id", BigInteger, nullable=True),
+    Column("failed", String(200), nullable=True),
+    Index("ix_outbox_chat_pending", "chat_id", "sent_at", "failed", "id"),
+)
