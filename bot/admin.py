@@ -17,10 +17,13 @@ from pydantic import ValidationError
 from bot.i18n import Translator
 from bot.outgoing import Attachment, Outgoing, Reply
 from bot.storage.referrals import Referral, Referrals, Status, iso_week
+from bot.storage.tickets import Role, Tickets
 from bot.texts import T
 from flows.directory import DirectoryError, parse_directory
 
-COMMANDS = ("orgs", "org_pause", "org_resume", "org_capacity", "org_set", "referrals", "referrals_csv")
+COMMANDS = (
+    "orgs", "org_pause", "org_resume", "org_capacity", "org_set", "referrals", "referrals_csv", "grant", "revoke",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,10 @@ class Admin:
         translator: Translator,
         clock: Callable[[], dt.datetime],
         admins: frozenset[int],
+        tickets: Tickets,
     ) -> None:
         self.referrals = referrals
+        self.tickets = tickets
         self.tr = translator
         self.clock = clock
         self.admins = admins
@@ -57,9 +62,15 @@ class Admin:
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.admins
 
-    async def handle(self, lang: str, command: AdminCommand) -> Reply:
+    async def handle(self, admin_id: int, lang: str, command: AdminCommand) -> Reply:
         now = self.clock()
         match command.name, command.args:
+            case "grant", (role, user_id) if role in (Role.VOLUNTEER, Role.ADVISOR) and user_id.isdigit():
+                await self.tickets.grant(int(user_id), Role(role), admin_id, now)
+                return self._say(self.tr.text(lang, T.ADMIN_GRANTED, id=user_id, role=role))
+            case "revoke", (user_id,) if user_id.isdigit():
+                await self.tickets.revoke(int(user_id))
+                return self._say(self.tr.text(lang, T.ADMIN_REVOKED, id=user_id))
             case "orgs", ():
                 return self._say(await self._listing(lang, now))
             case (("org_pause" | "org_resume"), (org_id,)):

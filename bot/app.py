@@ -22,13 +22,17 @@ from bot.admin import Admin
 from bot.config import Settings
 from bot.connect import Connector
 from bot.conversation import Conversation
+from bot.handoff import Handoff, OfficeHours
 from bot.i18n import Translator
+from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
-from bot.storage import Store, open_store
+from bot.render import Renderer
+from bot.storage import SqlStore, Store, open_store
 from bot.storage.referrals import Referrals
+from bot.storage.tickets import Tickets
 from bot.telegram.handlers import build_routers
 from bot.telegram.middlewares import OnePersonAtATime, RetryRequests
-from bot.telegram.sender import TelegramSender
+from bot.telegram.sender import TelegramSender, TelegramStaffApi
 from bot.texts import COMMANDS, T, transport_keys
 from flows.loader import PROGRAMS_DIR, Program, load_program
 from flows.replies import Vocabulary
@@ -81,12 +85,17 @@ def conversation_for(core: Core, store: Store, settings: Settings, connector: Co
     )
 
 
-def build_dispatcher(
-    conversation: Conversation, sender: TelegramSender, connector: Connector, admin: Admin
-) -> Dispatcher:
-    dispatcher = Dispatcher(conversation=conversation, sender=sender, connector=connector, admin=admin)
+def build_dispatcher(services: Services, sender: TelegramSender, staff_chat_id: int | None) -> Dispatcher:
+    conversation = services.conversation
+    dispatcher = Dispatcher(
+        conversation=conversation,
+        sender=sender,
+        connector=services.connector,
+        admin=services.admin,
+        handoff=services.handoff,
+    )
     dispatcher.update.outer_middleware(OnePersonAtATime())
-    dispatcher.include_routers(*build_routers())
+    dispatcher.include_routers(*build_routers(staff_chat_id))
 
     @dispatcher.errors()
     async def on_error(event: ErrorEvent) -> bool:
@@ -107,10 +116,73 @@ def build_dispatcher(
     return dispatcher
 
 
-def make_bot(settings: Settings, token: str) -> Bot:
+def make_bot(settings: Settings, token: str, *, retry: bool = True) -> Bot:
+    """A Bot on the configured API; `retry=False` for the outbox, which schedules its own retries per chat."""
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
-    session.middleware(RetryRequests())
+    if retry:
+        session.middleware(RetryRequests())
     return Bot(token, session=session, default=DefaultBotProperties(link_preview_is_disabled=True))
+
+
+@dataclass
+class Services:
+    """Everything the handlers use, built once."""
+
+    conversation: Conversation
+    connector: Connector
+    admin: Admin
+    handoff: Handoff | None = None
+    outbox: Outbox | None = None
+
+
+def build_services(
+    settings: Settings, core: Core, store: SqlStore, sender: TelegramSender, staff_bot: Bot | None
+) -> Services:
+    referrals = Referrals(store)
+    tickets = Tickets(store)
+    connector = Connector(referrals, store, core.translator, core.program, sender, utc_now)
+    admin = Admin(referrals, core.translator, utc_now, settings.admin_ids, tickets)
+    handoff = outbox = None
+    if settings.staff_chat_id is not None and staff_bot is not None:
+        staff_api = TelegramStaffApi(staff_bot)
+        limits = ChatLimits(
+            group_per_window=settings.group_messages_per_window, group_window=settings.group_window_seconds
+        )
+        outbox = Outbox(
+            store, staff_api.deliver, limits=limits, on_sent=lambda entry, message_id: handoff_sent(entry, message_id)
+        )
+        handoff = Handoff(
+            staff_chat_id=settings.staff_chat_id,
+            tickets=tickets,
+            people=store,
+            referrals=referrals,
+            translator=core.translator,
+            renderer=Renderer(core.translator, core.program),
+            outbox=outbox,
+            api=staff_api,
+            clock=utc_now,
+            admins=settings.admin_ids,
+            office=OfficeHours.parse(settings.office_hours, settings.office_timezone),
+            staff_language=settings.staff_language,
+            note_marker=settings.note_marker,
+            remind_after=dt.timedelta(minutes=settings.remind_after_minutes),
+        )
+
+        async def handoff_sent(entry: Entry, message_id: int) -> None:
+            assert handoff is not None
+            await handoff.sent(entry, message_id)
+
+    conversation = Conversation(
+        core.program,
+        store,
+        core.translator,
+        core.vocabulary,
+        clock=utc_now,
+        default_language=settings.default_language,
+        connector=connector,
+        handoff=handoff,
+    )
+    return Services(conversation, connector, admin, handoff, outbox)
 
 
 async def register_commands(bot: Bot, translator: Translator, default_language: str) -> None:
@@ -162,12 +234,14 @@ async def serve(
         await bot.delete_webhook(drop_pending_updates=False)
         await register_commands(bot, core.translator, settings.default_language)
         sender = TelegramSender(bot)
-        referrals = Referrals(store)
-        connector = Connector(referrals, store, core.translator, core.program, sender, utc_now)
-        admin = Admin(referrals, core.translator, utc_now, settings.admin_ids)
-        conversation = conversation_for(core, store, settings, connector)
-        dispatcher = build_dispatcher(conversation, sender, connector, admin)
+        staff_bot = make_bot(settings, settings.bot_token.get_secret_value().strip(), retry=False)
+        services = build_services(settings, core, store, sender, staff_bot)
+        dispatcher = build_dispatcher(services, sender, settings.staff_chat_id)
         stopper = asyncio.create_task(_stop_when(stop, dispatcher)) if stop is not None else None
+        background: list[asyncio.Task[None]] = []
+        if services.outbox is not None and services.handoff is not None:
+            await services.outbox.start()
+            background.append(asyncio.create_task(_remind_every_minute(services.handoff)))
         try:
             await dispatcher.start_polling(
                 bot,
@@ -179,6 +253,11 @@ async def serve(
         finally:
             if stopper is not None:
                 stopper.cancel()
+            for task in background:
+                task.cancel()
+            if services.outbox is not None:
+                await services.outbox.stop()
+            await staff_bot.session.close()
         return 0
     finally:
         await bot.session.close()
@@ -188,3 +267,13 @@ async def serve(
 async def _stop_when(stop: asyncio.Event, dispatcher: Dispatcher) -> None:
     await stop.wait()
     await dispatcher.stop_polling()
+
+
+async def _remind_every_minute(handoff: Handoff) -> None:
+    """Staff get a reminder about tickets waiting too long; a failure is logged and the loop goes on."""
+    while True:
+        await asyncio.sleep(60)
+        try:
+            await handoff.remind()
+        except Exception:
+            log.exception("reminder round failed")

@@ -32,3 +32,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
         return value
+
+    # ---- talking to a person (handoff); off while STAFF_CHAT_ID is empty
+    #: The staff supergroup (with forum topics: one topic per person; a plain group works through replies).
+    staff_chat_id: int | None = None
+    #: Language of the texts staff read in the group (ticket cards, notices).
+    staff_language: Literal["es", "ht", "en"] = "es"
+    #: When someone is on duty, "mon-fri 09:00-17:00", in OFFICE_TIMEZONE; the catalogs' handoff.hours says it in words.
+    office_hours: str = "mon-fri 09:00-17:00"
+    office_timezone: str = "America/Mexico_City"
+    #: Staff messages in a topic starting with this stay internal.
+    note_marker: str = "#"
+    #: Post a reminder when a ticket has waited this long without anyone taking it.
+    remind_after_minutes: int = Field(default=30, ge=1)
+    #: Telegram's limit for one group: this many messages per window.
+    group_messages_per_window: int = Field(default=20, ge=1)
+    group_window_seconds: float = Field(default=60.0, gt=0)

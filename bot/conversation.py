@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from bot.connect import Connector, Contact
+from bot.handoff import Handoff
 from bot.i18n import Translator
 from bot.intents import (
     Answer,
     AskDelete,
+    AskHuman,
     AskLanguage,
     ChooseLanguage,
     ConfirmDelete,
@@ -24,9 +26,11 @@ from bot.intents import (
     GoBack,
     Help,
     Intent,
+    LeaveHandoff,
     Media,
     PickOrganisation,
     ShareWith,
+    ShareWithHuman,
     ShowOrganisations,
     ShowPrivacy,
     Start,
@@ -76,6 +80,7 @@ class Conversation:
         clock: Clock,
         default_language: str = "es",
         connector: Connector | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.program = program
         self.store = store
@@ -84,6 +89,7 @@ class Conversation:
         self.clock = clock
         self.default_language = default_language
         self.connector = connector
+        self.handoff = handoff
         self.render = Renderer(translator, program)
 
     async def handle(self, person: Person, intent: Intent, *, update_id: int | None = None) -> Reply:
@@ -188,7 +194,23 @@ class Conversation:
                 return await self.connector.handle(participant, person.contact, intent)
             case Decide():
                 return Reply()  # an intake chat's button, routed to the connector by the Telegram layer
+            case AskHuman() | ShareWithHuman() | LeaveHandoff():
+                return await self._handoff(participant, intent, update_id)
         raise TypeError(f"unhandled intent {intent!r}")
+
+    async def _handoff(
+        self, participant: Participant, intent: AskHuman | ShareWithHuman | LeaveHandoff, update_id: int | None
+    ) -> Reply:
+        lang = participant.language
+        if self.handoff is None:
+            return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_UNAVAILABLE)),))
+        if isinstance(intent, AskHuman):
+            return await self.handoff.ask(participant)
+        if isinstance(intent, ShareWithHuman):
+            return await self.handoff.open(participant, share_answers=intent.share)
+        left = await self.handoff.leave(participant)
+        where = await self._step(participant, engine.Show(), update_id, quiet=True)
+        return Reply((*left.messages, *where.messages))
 
     async def _typed(self, participant: Participant, text: str, update_id: int | None) -> Reply:
         session, lang = participant.session, participant.language
@@ -227,7 +249,8 @@ class Conversation:
         if any(isinstance(e, OutcomeReached) for e in events):
             if self.connector is not None and self.connector.wanted_after(changed):
                 messages += await self.connector.offer(changed)
-            messages.append(Outgoing(self.tr.text(lang, T.RESULT_NEXT)))
+            human = ((Button(self.tr.text(lang, T.HANDOFF_BUTTON), AskHuman()),),) if self.handoff else ()
+            messages.append(Outgoing(self.tr.text(lang, T.RESULT_NEXT), human))
         recorded = next((e for e in events if isinstance(e, AnswerRecorded)), None)
         stale = any(isinstance(e, NotCurrent) for e in events)
         return Reply(

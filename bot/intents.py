@@ -115,6 +115,23 @@ class Decide:
     accept: bool
 
 
+@dataclass(frozen=True)
+class AskHuman:
+    """/human, or the button on result screens: the person wants to talk to someone."""
+
+
+@dataclass(frozen=True)
+class ShareWithHuman:
+    """Open the handoff; `share` is whether staff may see the person's answers."""
+
+    share: bool
+
+
+@dataclass(frozen=True)
+class LeaveHandoff:
+    """/bot: back to the questionnaire, closing the conversation with staff."""
+
+
 Intent = (
     Start
     | AskLanguage
@@ -134,6 +151,9 @@ Intent = (
     | ShareWith
     | Withdraw
     | Decide
+    | AskHuman
+    | ShareWithHuman
+    | LeaveHandoff
 )
 
 
@@ -149,5 +169,7 @@ def command_intent(command: str, language_hint: str | None = None) -> Intent | N
         "privacy": ShowPrivacy(),
         "delete": AskDelete(),
         "organisations": ShowOrganisations(),
+        "human": AskHuman(),
+        "bot": LeaveHandoff(),
     }
     return intents.get(name)

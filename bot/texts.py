@@ -2,6 +2,8 @@
 
 from enum import StrEnum
 
+from flows.model import OUTCOMES
+
 
 class T(StrEnum):
     LANG_NAME = "lang.name"
@@ -61,6 +63,36 @@ class T(StrEnum):
     REFERRAL_ACCEPTED = "referral.accepted"
     REFERRAL_DECLINED = "referral.declined"
     REFERRAL_UNDELIVERED = "referral.undelivered"
+    HANDOFF_BUTTON = "handoff.button"
+    HANDOFF_ASK = "handoff.ask"
+    HANDOFF_SHARE_YES = "handoff.share_yes"
+    HANDOFF_SHARE_NO = "handoff.share_no"
+    HANDOFF_OPENED = "handoff.opened"
+    HANDOFF_OPENED_OFF_DUTY = "handoff.opened_off_duty"
+    HANDOFF_HOURS = "handoff.hours"
+    HANDOFF_ALREADY = "handoff.already"
+    HANDOFF_UNAVAILABLE = "handoff.unavailable"
+    HANDOFF_LEFT = "handoff.left"
+    HANDOFF_CLOSED = "handoff.closed"
+    HANDOFF_BUSY = "handoff.busy"
+    STAFF_CARD = "staff.card"
+    STAFF_RESULT = "staff.result"
+    STAFF_NO_ANSWERS = "staff.no_answers"
+    STAFF_REFERRAL = "staff.referral"
+    STAFF_CLAIMED = "staff.claimed"
+    STAFF_ESCALATED = "staff.escalated"
+    STAFF_ASSIGNED = "staff.assigned"
+    STAFF_NOT_ADVISOR = "staff.not_advisor"
+    STAFF_CLOSED = "staff.closed"
+    STAFF_LEFT = "staff.left"
+    STAFF_NOT_ALLOWED = "staff.not_allowed"
+    STAFF_USAGE = "staff.usage"
+    STAFF_QUEUE_HEADER = "staff.queue_header"
+    STAFF_QUEUE_LINE = "staff.queue_line"
+    STAFF_QUEUE_EMPTY = "staff.queue_empty"
+    STAFF_REMINDER = "staff.reminder"
+    ADMIN_GRANTED = "admin.granted"
+    ADMIN_REVOKED = "admin.revoked"
     CARD_TITLE = "card.title"
     CARD_LANGUAGE = "card.language"
     CARD_CONTACT = "card.contact"
@@ -88,13 +120,23 @@ class T(StrEnum):
 
 
 #: Telegram commands, in menu order, each described by `cmd.<name>`.
-COMMANDS = ("start", "back", "restart", "language", "organisations", "help", "privacy", "delete")
+COMMANDS = ("start", "back", "restart", "language", "organisations", "human", "help", "privacy", "delete")
 
 MONTHS = tuple(f"date.month.{n}" for n in range(1, 13))
+
+#: Ticket statuses shown in the staff queue, each described by `staff.status.<name>`.
+QUEUED_STATUSES = ("waiting", "escalated")
 
 #: What an organisation can offer, each described by `offer.<name>`.
 OFFERS = ("find_supporter", "act_as_supporter", "legal_advice", "travel_help")
 
 
 def transport_keys() -> set[str]:
-    return {*(t.value for t in T), *(f"cmd.{c}" for c in COMMANDS), *MONTHS, *(f"offer.{o}" for o in OFFERS)}
+    return {
+        *(t.value for t in T),
+        *(f"cmd.{c}" for c in COMMANDS),
+        *MONTHS,
+        *(f"offer.{o}" for o in OFFERS),
+        *(f"result.label.{outcome}" for outcome in OUTCOMES),
+        *(f"staff.status.{status}" for status in QUEUED_STATUSES),
+    }

@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
-from bot.storage.sql import SqlStore
+from bot.storage.sql import SqlStore, utc
 from bot.storage.tables import organisations, referrals
 from flows.directory import Organisation
 
@@ -241,12 +241,8 @@ def _referral(row: Row[Any]) -> Referral:
         org_id=m["org_id"],
         status=Status(m["status"]),
         week=m["week"],
-        created_at=_utc(m["created_at"]),
-        decided_at=_utc(m["decided_at"]) if m["decided_at"] else None,
+        created_at=utc(m["created_at"]),
+        decided_at=utc(m["decided_at"]) if m["decided_at"] else None,
         card_chat_id=m["card_chat_id"],
         card_message_id=m["card_message_id"],
     )
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

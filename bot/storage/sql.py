@@ -105,7 +105,7 @@ class SqlStore:
             user_id=row.user_id,
             chat_id=row.chat_id,
             language=row.language,
-            consented_at=_utc(row.consented_at),
+            consented_at=utc(row.consented_at),
             session=session,
             outcome=row.outcome,
         )
@@ -190,6 +190,6 @@ class SqlStore:
         await self.engine.dispose()
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
+def utc(value: dt.datetime) -> dt.datetime:
     """SQLite hands back naive datetimes; everything stored is UTC."""
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -109,3 +109,46 @@ outbox = Table(
     Column("failed", String(200), nullable=True),
     Index("ix_outbox_chat_pending", "chat_id", "sent_at", "failed", "id"),
 )
+
+# Staff roles granted by admins (admins themselves come from configuration, ADMIN_IDS).
+staff = Table(
+    "staff",
+    metadata,
+    Column("user_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("role", String(16), nullable=False),
+    Column("granted_by", BigInteger, nullable=False),
+    Column("granted_at", DateTime(timezone=True), nullable=False),
+)
+
+# A person's request to talk to a human. `thread_id` is their forum topic in the staff group (kept for their next
+# ticket); `share_answers` is whether they agreed that staff see their answers.
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("participants.user_id", ondelete="CASCADE"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("thread_id", BigInteger, nullable=True),
+    Column("card_message_id", BigInteger, nullable=True),
+    Column("share_answers", Boolean, nullable=False),
+    Column("claimed_by", BigInteger, nullable=True),
+    Column("assigned_to", BigInteger, nullable=True),
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("reminded_at", DateTime(timezone=True), nullable=True),
+    Column("closed_at", DateTime(timezone=True), nullable=True),
+    Index("ix_tickets_user", "user_id", "status"),
+    Index("ix_tickets_thread", "thread_id"),
+)
+
+# Which staff-group message is the copy of which private message (and back), so replies and edits land on the
+# right message. No content is kept: Telegram holds the messages.
+relayed = Table(
+    "relayed",
+    metadata,
+    Column("ticket_id", Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("staff_message_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("direction", String(4), nullable=False),
+    Index("ix_relayed_staff", "staff_message_id"),
+)

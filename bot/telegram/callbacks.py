@@ -6,6 +6,7 @@ from aiogram.filters.callback_data import CallbackData
 
 from bot.intents import (
     Answer,
+    AskHuman,
     ChooseLanguage,
     ConfirmDelete,
     Consent,
@@ -14,6 +15,7 @@ from bot.intents import (
     Intent,
     PickOrganisation,
     ShareWith,
+    ShareWithHuman,
     Withdraw,
 )
 
@@ -53,6 +55,12 @@ class WithdrawCb(CallbackData, prefix="w"):
     ref: int
 
 
+class HumanCb(CallbackData, prefix="h"):
+    """Talk to a person; `share` is None on the first button, then the answer about sharing answers."""
+
+    share: bool | None = None
+
+
 class DecideCb(CallbackData, prefix="r"):
     ref: int
     ok: bool
@@ -79,13 +87,17 @@ def pack(intent: Intent) -> str:
             return WithdrawCb(ref=ref).pack()
         case Decide(referral_id=ref, accept=ok):
             return DecideCb(ref=ref, ok=ok).pack()
+        case AskHuman():
+            return HumanCb().pack()
+        case ShareWithHuman(share=share):
+            return HumanCb(share=share).pack()
     raise ValueError(f"no button can carry {intent!r}")
 
 
 def unpack(data: str) -> Intent | None:
     """The intent behind callback data, or None for data this bot never issued."""
     kinds: tuple[type[CallbackData], ...] = (
-        AnswerCb, BackCb, LanguageCb, ConsentCb, DeleteCb, OrganisationCb, ShareCb, WithdrawCb, DecideCb,
+        AnswerCb, BackCb, LanguageCb, ConsentCb, DeleteCb, OrganisationCb, ShareCb, WithdrawCb, DecideCb, HumanCb,
     )  # fmt: skip
     for kind in kinds:
         try:
@@ -111,4 +123,8 @@ def unpack(data: str) -> Intent | None:
                 return Withdraw(ref)
             case DecideCb(ref=ref, ok=ok):
                 return Decide(ref, accept=ok)
+            case HumanCb(share=None):
+                return AskHuman()
+            case HumanCb(share=share):
+                return ShareWithHuman(share=bool(share))
     return None

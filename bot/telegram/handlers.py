@@ -15,19 +15,43 @@ from aiogram.types import CallbackQuery, Message, Update, User
 from bot.admin import Admin, parse_command
 from bot.connect import Connector
 from bot.conversation import Conversation, Person, known_language
-from bot.intents import Decide, Intent, Media, Start, Typed, command_intent
+from bot.handoff import Handoff, StaffMessage
+from bot.intents import (
+    AskDelete,
+    AskHuman,
+    AskLanguage,
+    ChooseLanguage,
+    ConfirmDelete,
+    Decide,
+    Help,
+    Intent,
+    LeaveHandoff,
+    Media,
+    ShowPrivacy,
+    Start,
+    Typed,
+    command_intent,
+)
 from bot.logs import hashed
+from bot.outgoing import Reply
 from bot.telegram.callbacks import unpack
 from bot.telegram.sender import TelegramSender
 
 log = logging.getLogger(__name__)
 
 
-def build_routers() -> list[Router]:
-    """In the order they are consulted: staff commands, intake chats, then everyone's conversation."""
+def build_routers(staff_chat_id: int | None) -> list[Router]:
+    """In the order they are consulted: admin commands, the staff group, intake chats, then everyone's conversation."""
     admin = Router(name="admin")
     admin.message.filter(F.chat.type == "private", F.text, F.from_user)
     admin.message.register(on_admin_command, is_admin_command)
+
+    staff = Router(name="staff")
+    if staff_chat_id is not None:
+        staff.message.filter(F.chat.id == staff_chat_id, F.from_user)
+        staff.message.register(on_staff_message)
+        staff.edited_message.filter(F.chat.id == staff_chat_id, F.from_user, F.text)
+        staff.edited_message.register(on_staff_edit)
 
     intake = Router(name="intake")
     intake.callback_query.filter(F.message.chat.type.in_({"group", "supergroup"}))
@@ -38,7 +62,9 @@ def build_routers() -> list[Router]:
     questionnaire.callback_query.filter(F.message.chat.type == "private")
     questionnaire.message.register(on_message)
     questionnaire.callback_query.register(on_button)
-    return [admin, intake, questionnaire]
+    questionnaire.edited_message.filter(F.chat.type == "private", F.text, F.from_user)
+    questionnaire.edited_message.register(on_edited_message)
+    return [admin, staff, intake, questionnaire]
 
 
 def person_of(user: User, chat_id: int) -> Person:
@@ -56,24 +82,84 @@ def message_intent(message: Message) -> Intent:
     return Typed(text)
 
 
+#: What a person in a conversation with staff can still do: leave it, ask about privacy, erase their data.
+_DURING_HANDOFF = (LeaveHandoff, AskDelete, ConfirmDelete, Help, ShowPrivacy, AskLanguage, ChooseLanguage, AskHuman)
+
+
 async def on_message(
-    message: Message, event_update: Update, conversation: Conversation, sender: TelegramSender
+    message: Message,
+    event_update: Update,
+    conversation: Conversation,
+    sender: TelegramSender,
+    handoff: Handoff | None,
 ) -> None:
     if message.from_user is None or message.from_user.is_bot:
         return
     person = person_of(message.from_user, message.chat.id)
-    reply = await conversation.handle(person, message_intent(message), update_id=event_update.update_id)
+    intent = message_intent(message)
+    if handoff is not None and not isinstance(intent, _DURING_HANDOFF):
+        reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+        command = bool(message.text and message.text.startswith("/"))
+        relayed = await handoff.intercept(person.user_id, person.chat_id, message.message_id, reply_to, command=command)
+        if relayed is not None:
+            await sender.deliver(person.chat_id, relayed)
+            return
+    reply = await conversation.handle(person, intent, update_id=event_update.update_id)
     await sender.deliver(person.chat_id, reply)
 
 
+async def on_edited_message(message: Message, handoff: Handoff | None) -> None:
+    """A person corrected a message they sent to staff: correct the copy in their topic."""
+    if handoff is None or message.from_user is None or message.text is None:
+        return
+    ticket = await handoff.tickets.open_ticket_of(message.from_user.id)
+    if ticket is not None:
+        await handoff.relay_edit_in(ticket, message.message_id, message.text)
+
+
+def staff_message(message: Message) -> StaffMessage:
+    assert message.from_user is not None  # the router's filter
+    return StaffMessage(
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        sender_id=message.from_user.id,
+        sender_name=message.from_user.full_name,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        reply_to_message_id=message.reply_to_message.message_id if message.reply_to_message else None,
+        text=message.text,
+    )
+
+
+async def on_staff_message(message: Message, handoff: Handoff | None, sender: TelegramSender) -> None:
+    if handoff is None or (message.from_user is not None and message.from_user.is_bot):
+        return
+    notice = await handoff.from_staff(staff_message(message))
+    if notice is not None:
+        await handoff.outbox.put(message.chat.id, "text", {"text": notice}, thread_id=staff_message(message).thread_id)
+
+
+async def on_staff_edit(message: Message, handoff: Handoff | None) -> None:
+    if handoff is not None:
+        await handoff.edited_by_staff(staff_message(message))
+
+
 async def on_button(
-    query: CallbackQuery, event_update: Update, conversation: Conversation, sender: TelegramSender
+    query: CallbackQuery,
+    event_update: Update,
+    conversation: Conversation,
+    sender: TelegramSender,
+    handoff: Handoff | None,
 ) -> None:
     intent = unpack(query.data or "")
     if intent is None:
         # Data this bot never issued (a forged or ancient button): show the person where they are.
         log.warning("unknown callback data", extra={"user": hashed(query.from_user.id)})
         intent = Start()
+    waiting_for_staff = handoff is not None and not isinstance(intent, _DURING_HANDOFF)
+    if waiting_for_staff and handoff and await handoff.tickets.open_ticket_of(query.from_user.id) is not None:
+        busy = await handoff.busy_text(query.from_user.id)
+        await sender.deliver(query.from_user.id, Reply(toast=busy), query=query)
+        return
     chat_id = query.message.chat.id if query.message else query.from_user.id
     person = person_of(query.from_user, chat_id)
     reply = await conversation.handle(person, intent, update_id=event_update.update_id)
@@ -96,7 +182,8 @@ async def on_admin_command(message: Message, admin: Admin, conversation: Convers
     hint = message.from_user.language_code
     lang = participant.language if participant else known_language(hint, conversation.tr.languages)
     log.info("admin command", extra={"user": hashed(message.from_user.id), "command": command.name})
-    await sender.deliver(message.chat.id, await admin.handle(lang or conversation.default_language, command))
+    reply = await admin.handle(message.from_user.id, lang or conversation.default_language, command)
+    await sender.deliver(message.chat.id, reply)
 
 
 async def on_intake_button(query: CallbackQuery, connector: Connector, sender: TelegramSender) -> None:

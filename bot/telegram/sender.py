@@ -9,9 +9,17 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyParameters,
+)
 
 from bot.logs import hashed
+from bot.outbox import Entry
 from bot.outgoing import Outgoing, Reply
 from bot.telegram.callbacks import pack
 
@@ -80,3 +88,59 @@ class TelegramSender:
             await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=None)
         except TelegramBadRequest as exc:  # not modified, too old, deleted: the new messages matter more
             log.info("edit skipped", extra={"reason": exc.message[:80]})
+
+
+class TelegramStaffApi:
+    """Forum topics, edits and outbox deliveries for the handoff (bot.handoff.StaffApi, bot.outbox.Deliver).
+
+    Uses a Bot whose session does not retry on its own: the outbox schedules retries per chat itself.
+    """
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def create_topic(self, chat_id: int, name: str) -> int | None:
+        try:
+            topic = await self.bot.create_forum_topic(chat_id, name)
+        except TelegramBadRequest as exc:  # a plain group: staff answer by replying instead
+            log.info("no forum topic", extra={"reason": exc.message[:80]})
+            return None
+        return topic.message_thread_id
+
+    async def reopen_topic(self, chat_id: int, thread_id: int) -> bool:
+        try:
+            await self.bot.reopen_forum_topic(chat_id, thread_id)
+        except TelegramBadRequest as exc:
+            # Telegram refuses to reopen a topic that is open ("TOPIC_NOT_MODIFIED"): it is usable as it is.
+            return "NOT_MODIFIED" in exc.message.upper()
+        return True
+
+    async def close_topic(self, chat_id: int, thread_id: int) -> None:
+        try:
+            await self.bot.close_forum_topic(chat_id, thread_id)
+        except TelegramBadRequest as exc:
+            log.info("topic not closed", extra={"reason": exc.message[:80]})
+
+    async def edit_text(self, chat_id: int, message_id: int, text: str) -> None:
+        try:
+            await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id)
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            log.info("relayed edit skipped", extra={"reason": exc.message[:80]})
+
+    async def deliver(self, entry: Entry) -> int:
+        """Send one outbox entry; errors propagate for the outbox to classify (retry, wait, or give up)."""
+        payload = entry.payload
+        if entry.kind == "copy":
+            reply_to = payload.get("reply_to")
+            copied = await self.bot.copy_message(
+                chat_id=entry.chat_id,
+                from_chat_id=int(payload["from_chat_id"]),
+                message_id=int(payload["message_id"]),
+                message_thread_id=entry.thread_id,
+                reply_parameters=(
+                    ReplyParameters(message_id=int(reply_to), allow_sending_without_reply=True) if reply_to else None
+                ),
+            )
+            return copied.message_id
+        sent = await self.bot.send_message(entry.chat_id, str(payload["text"]), message_thread_id=entry.thread_id)
+        return sent.message_id

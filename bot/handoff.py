@@ -1,0 +1,363 @@
+"""Handing a person to a human: tickets, one forum topic per person in the staff group, and relay both ways.
+
+What the person writes is copied into their topic; what staff write in the topic is copied back to the person.
+Everything going into the staff group goes through the durable outbox, which keeps Telegram's limit of about
+twenty messages a minute per group without dropping or reordering anything. Staff roles are checked at the
+moment of every action. Messages starting with the note marker stay internal to the staff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from bot.i18n import Translator
+from bot.intents import ShareWithHuman
+from bot.logs import hashed
+from bot.outbox import Entry, Outbox
+from bot.outgoing import Button, Outgoing, Reply
+from bot.render import Renderer
+from bot.storage import Participant, Store
+from bot.storage.referrals import Referrals
+from bot.storage.tickets import Role, Ticket, Tickets, TicketStatus
+from bot.texts import T
+from flows.engine import OptionView
+
+log = logging.getLogger(__name__)
+
+#: Outbox payload keys the relay adds to know, once a copy is sent, which pair to record.
+TICKET, DIRECTION, SOURCE, CARD = "ticket_id", "direction", "source_message_id", "card"
+
+
+class StaffApi(Protocol):
+    """What the handoff needs from Telegram beyond sending: topics and edits."""
+
+    async def create_topic(self, chat_id: int, name: str) -> int | None:
+        """The new topic's thread id, or None when the group has no topics (a plain group)."""
+
+    async def reopen_topic(self, chat_id: int, thread_id: int) -> bool: ...
+
+    async def close_topic(self, chat_id: int, thread_id: int) -> None: ...
+
+    async def edit_text(self, chat_id: int, message_id: int, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class OfficeHours:
+    """When someone is on duty, e.g. "mon-fri 09:00-17:00" in a time zone."""
+
+    days: frozenset[int]  # 0 = Monday
+    start: dt.time
+    end: dt.time
+    zone: ZoneInfo
+
+    @classmethod
+    def parse(cls, text: str, zone: str) -> OfficeHours:
+        names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        day_part, hour_part = text.lower().split()
+        first, _, last = day_part.partition("-")
+        start_day, end_day = names.index(first), names.index(last or first)
+        days = frozenset(range(start_day, end_day + 1))
+        begin, _, end = hour_part.partition("-")
+        return cls(days, dt.time.fromisoformat(begin), dt.time.fromisoformat(end), ZoneInfo(zone))
+
+    def on_duty(self, moment: dt.datetime) -> bool:
+        local = moment.astimezone(self.zone)
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+
+@dataclass(frozen=True)
+class StaffMessage:
+    """A message written in the staff group, as the relay needs it."""
+
+    chat_id: int
+    message_id: int
+    sender_id: int
+    sender_name: str
+    thread_id: int | None
+    reply_to_message_id: int | None
+    text: str | None
+
+
+class Handoff:
+    def __init__(
+        self,
+        *,
+        staff_chat_id: int,
+        tickets: Tickets,
+        people: Store,
+        referrals: Referrals,
+        translator: Translator,
+        renderer: Renderer,
+        outbox: Outbox,
+        api: StaffApi,
+        clock: Callable[[], dt.datetime],
+        admins: frozenset[int],
+        office: OfficeHours,
+        staff_language: str,
+        note_marker: str,
+        remind_after: dt.timedelta,
+    ) -> None:
+        self.staff_chat_id = staff_chat_id
+        self.tickets = tickets
+        self.people = people
+        self.referrals = referrals
+        self.tr = translator
+        self.render = renderer
+        self.outbox = outbox
+        self.api = api
+        self.clock = clock
+        self.admins = admins
+        self.office = office
+        self.staff_language = staff_language
+        self.note_marker = note_marker
+        self.remind_after = remind_after
+
+    # ------------------------------------------------------------------ the person's side
+
+    async def ask(self, participant: Participant) -> Reply:
+        """The person wants a human: say what staff would see, and let them choose about their answers."""
+        lang = participant.language
+        if await self.tickets.open_ticket_of(participant.user_id):
+            return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_ALREADY)),))
+        return Reply(
+            (
+                Outgoing(
+                    self.tr.text(lang, T.HANDOFF_ASK),
+                    (
+                        (Button(self.tr.text(lang, T.HANDOFF_SHARE_YES), ShareWithHuman(share=True)),),
+                        (Button(self.tr.text(lang, T.HANDOFF_SHARE_NO), ShareWithHuman(share=False)),),
+                    ),
+                ),
+            )
+        )
+
+    async def open(self, participant: Participant, *, share_answers: bool) -> Reply:
+        lang = participant.language
+        if await self.tickets.open_ticket_of(participant.user_id):
+            return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_ALREADY)),))
+        now = self.clock()
+        ticket = await self.tickets.create(participant.user_id, share_answers=share_answers, now=now)
+        thread_id = await self._topic_for(participant, ticket)
+        ticket = await self.tickets.update(ticket.id, now, thread_id=thread_id) or ticket
+        card = await self._card(participant, ticket)
+        await self.outbox.put(
+            self.staff_chat_id, "text", {"text": card, TICKET: ticket.id, CARD: True}, thread_id=thread_id
+        )
+        log.info("ticket opened", extra={"user": hashed(participant.user_id), "ticket": ticket.id})
+        key = T.HANDOFF_OPENED if self.office.on_duty(now) else T.HANDOFF_OPENED_OFF_DUTY
+        hours = self.tr.text(lang, T.HANDOFF_HOURS)
+        return Reply((Outgoing(self.tr.text(lang, key, hours=hours)),), edit_source=self.tr.text(lang, T.HANDOFF_ASK))
+
+    async def intercept(
+        self, user_id: int, chat_id: int, message_id: int, reply_to: int | None, *, command: bool
+    ) -> Reply | None:
+        """While a person's ticket is open their messages go to staff, and the questionnaire waits.
+
+        None when they have no open ticket (the conversation handles the message as usual).
+        """
+        ticket = await self.tickets.open_ticket_of(user_id)
+        if ticket is None:
+            return None
+        if command:
+            return Reply((Outgoing(await self.busy_text(user_id)),))
+        await self.relay_in(ticket, chat_id, message_id, reply_to)
+        return Reply()
+
+    async def busy_text(self, user_id: int) -> str:
+        participant = await self.people.load(user_id)
+        return self.tr.text(participant.language if participant else self.staff_language, T.HANDOFF_BUSY)
+
+    async def relay_in(self, ticket: Ticket, chat_id: int, message_id: int, reply_to: int | None) -> None:
+        """Copy what the person wrote into their topic, replying to the staff message they replied to."""
+        payload: dict[str, object] = {
+            "from_chat_id": chat_id,
+            "message_id": message_id,
+            TICKET: ticket.id,
+            DIRECTION: "in",
+            SOURCE: message_id,
+        }
+        if reply_to is not None:
+            staff_copy = await self.tickets.staff_copy_of(ticket.id, reply_to)
+            if staff_copy is not None:
+                payload["reply_to"] = staff_copy
+        await self.outbox.put(self.staff_chat_id, "copy", payload, thread_id=ticket.thread_id)
+
+    async def relay_edit_in(self, ticket: Ticket, message_id: int, text: str) -> None:
+        staff_copy = await self.tickets.staff_copy_of(ticket.id, message_id)
+        if staff_copy is not None:
+            await self.api.edit_text(self.staff_chat_id, staff_copy, text)
+
+    async def leave(self, participant: Participant) -> Reply:
+        """/bot: the person closes the handoff themselves."""
+        lang = participant.language
+        ticket = await self.tickets.open_ticket_of(participant.user_id)
+        if ticket is not None:
+            await self._close(ticket, self.tr.text(self.staff_language, T.STAFF_LEFT))
+        return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_LEFT)),))
+
+    # ------------------------------------------------------------------ the staff's side
+
+    async def role_of(self, user_id: int) -> Role | None:
+        if user_id in self.admins:
+            return Role.ADMIN
+        return await self.tickets.role(user_id)
+
+    async def from_staff(self, message: StaffMessage) -> str | None:
+        """A message in the staff group. Returns a short notice to post back (a refusal), or None."""
+        text = message.text or ""
+        if text.startswith("/queue"):
+            return await self._queue() if await self.role_of(message.sender_id) else None
+        ticket = await self._ticket_for(message)
+        if ticket is None:
+            return None  # the group's general chat, or a closed ticket's topic
+        role = await self.role_of(message.sender_id)
+        if role is None:
+            log.warning("relay refused: not staff", extra={"user": hashed(message.sender_id), "ticket": ticket.id})
+            return self.tr.text(self.staff_language, T.STAFF_NOT_ALLOWED)
+        if text.startswith("/"):
+            return await self._command(ticket, message, role, text)
+        if text.startswith(self.note_marker):
+            return None  # an internal note
+        payload: dict[str, object] = {
+            "from_chat_id": message.chat_id,
+            "message_id": message.message_id,
+            TICKET: ticket.id,
+            DIRECTION: "out",
+            SOURCE: message.message_id,
+        }
+        if message.reply_to_message_id is not None:
+            original = await self.tickets.user_copy_of(ticket.id, message.reply_to_message_id)
+            if original is not None:
+                payload["reply_to"] = original
+        participant = await self.people.load(ticket.user_id)
+        if participant is None:
+            return None
+        await self.outbox.put(participant.chat_id, "copy", payload)
+        if ticket.status is TicketStatus.WAITING:
+            await self.tickets.update(
+                ticket.id, self.clock(), status=TicketStatus.CLAIMED, claimed_by=message.sender_id
+            )
+        return None
+
+    async def edited_by_staff(self, message: StaffMessage) -> None:
+        ticket = await self._ticket_for(message)
+        if ticket is None or message.text is None or await self.role_of(message.sender_id) is None:
+            return
+        user_copy = await self.tickets.user_copy_of(ticket.id, message.message_id)
+        participant = await self.people.load(ticket.user_id)
+        if user_copy is not None and participant is not None:
+            await self.api.edit_text(participant.chat_id, user_copy, message.text)
+
+    async def sent(self, entry: Entry, message_id: int) -> None:
+        """The outbox delivered a copy: remember the pair (or the card), so replies and edits find their way."""
+        ticket_id = entry.payload.get(TICKET)
+        if not isinstance(ticket_id, int):
+            return
+        if entry.payload.get(CARD):
+            await self.tickets.update(ticket_id, self.clock(), card_message_id=message_id)
+            return
+        source = int(entry.payload[SOURCE])
+        if entry.payload.get(DIRECTION) == "in":
+            await self.tickets.pair(ticket_id, source, message_id, "in")
+        else:
+            await self.tickets.pair(ticket_id, message_id, source, "out")
+
+    async def remind(self) -> int:
+        """Post a reminder for each ticket waiting longer than allowed. Returns how many."""
+        now = self.clock()
+        late = await self.tickets.overdue(now - self.remind_after)
+        for ticket in late:
+            minutes = int((now - ticket.opened_at).total_seconds() // 60)
+            text = self.tr.text(self.staff_language, T.STAFF_REMINDER, id=ticket.id, minutes=minutes)
+            await self.outbox.put(self.staff_chat_id, "text", {"text": text})
+            await self.tickets.update(ticket.id, now, reminded_at=now)
+        return len(late)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _command(self, ticket: Ticket, message: StaffMessage, role: Role, text: str) -> str | None:
+        lang, now = self.staff_language, self.clock()
+        words = text.split()
+        name = words[0].lstrip("/").split("@", 1)[0]
+        who = message.sender_name
+        if name == "claim":
+            await self.tickets.update(ticket.id, now, status=TicketStatus.CLAIMED, claimed_by=message.sender_id)
+            return self.tr.text(lang, T.STAFF_CLAIMED, who=who)
+        if name == "escalate":
+            await self.tickets.update(ticket.id, now, status=TicketStatus.ESCALATED)
+            return self.tr.text(lang, T.STAFF_ESCALATED)
+        if name == "assign" and len(words) == 2 and words[1].isdigit():
+            advisor = int(words[1])
+            if await self.role_of(advisor) not in (Role.ADVISOR, Role.ADMIN):
+                return self.tr.text(lang, T.STAFF_NOT_ADVISOR, id=advisor)
+            await self.tickets.update(ticket.id, now, status=TicketStatus.ASSIGNED, assigned_to=advisor)
+            return self.tr.text(lang, T.STAFF_ASSIGNED, id=advisor)
+        if name == "close":
+            await self._close(ticket, self.tr.text(lang, T.STAFF_CLOSED, who=who))
+            participant = await self.people.load(ticket.user_id)
+            if participant is not None:
+                notice = self.tr.text(participant.language, T.HANDOFF_CLOSED)
+                await self.outbox.put(participant.chat_id, "text", {"text": notice})
+            return None
+        return self.tr.text(lang, T.STAFF_USAGE, marker=self.note_marker)
+
+    async def _close(self, ticket: Ticket, note: str) -> None:
+        await self.tickets.update(ticket.id, self.clock(), status=TicketStatus.CLOSED, closed_at=self.clock())
+        await self.outbox.put(self.staff_chat_id, "text", {"text": note}, thread_id=ticket.thread_id)
+        log.info("ticket closed", extra={"ticket": ticket.id})
+
+    async def _ticket_for(self, message: StaffMessage) -> Ticket | None:
+        if message.thread_id is not None:
+            found = await self.tickets.by_thread(message.thread_id)
+            if found is not None:
+                return found
+        if message.reply_to_message_id is not None:  # a group without topics: staff answer by replying
+            return await self.tickets.ticket_of_staff_message(message.reply_to_message_id)
+        return None
+
+    async def _topic_for(self, participant: Participant, ticket: Ticket) -> int | None:
+        previous = await self.tickets.last_thread_of(participant.user_id)
+        if previous is not None and await self.api.reopen_topic(self.staff_chat_id, previous):
+            return previous
+        return await self.api.create_topic(self.staff_chat_id, f"#{ticket.id} · {participant.language.upper()}")
+
+    async def _queue(self) -> str:
+        now, lang = self.clock(), self.staff_language
+        waiting = await self.tickets.queue()
+        if not waiting:
+            return self.tr.text(lang, T.STAFF_QUEUE_EMPTY)
+        lines = [self.tr.text(lang, T.STAFF_QUEUE_HEADER)]
+        for ticket in waiting:
+            minutes = int((now - ticket.opened_at).total_seconds() // 60)
+            status = self.tr.text(lang, f"staff.status.{ticket.status.value}")
+            lines.append(self.tr.text(lang, T.STAFF_QUEUE_LINE, id=ticket.id, status=status, minutes=minutes))
+        return "\n".join(lines)
+
+    async def _card(self, participant: Participant, ticket: Ticket) -> str:
+        """What staff see first: language, result and reasons, answers only if the person agreed, referrals."""
+        lang = self.staff_language
+        language = self.tr.text(participant.language, T.LANG_NAME)
+        lines = [self.tr.text(lang, T.STAFF_CARD, id=ticket.id, language=language, since=ticket.opened_at.date())]
+        if participant.outcome:
+            lines.append(
+                self.tr.text(lang, T.STAFF_RESULT, result=self.tr.text(lang, f"result.label.{participant.outcome}"))
+            )
+        if ticket.share_answers:
+            lines.append(self.tr.text(lang, T.CARD_ANSWERS))
+            questionnaire = self.render.program.questionnaire
+            for question_id in participant.session.history:
+                question = questionnaire.question(question_id)
+                option = question.option(participant.session.answers[question_id])
+                if option is not None:
+                    label = self.render.option_label(lang, OptionView(option.id, option.text, option.date))
+                    lines.append(f"• {self.tr.text(lang, question.text)} {label}")
+        else:
+            lines.append(self.tr.text(lang, T.STAFF_NO_ANSWERS))
+        for referral in await self.referrals.of_person(participant.user_id):
+            lines.append(self.tr.text(lang, T.STAFF_REFERRAL, org=referral.org_id, status=referral.status.value))
+        return "\n".join(lines)
