@@ -254,7 +254,11 @@ class Handoff:
             await self.api.edit_text(participant.chat_id, user_copy, message.text)
 
     async def sent(self, entry: Entry, message_id: int) -> None:
-        """The outbox delivered a copy: remember the pair (or the card), so replies and edits find their way."""
+        """The outbox delivered a copy: remember the pair (or the card), so replies and edits find their way.
+
+        The pair is written a few milliseconds after Telegram shows the copy; a reply faster than that (no human
+        is) would not find its ticket in a group without topics.
+        """
         ticket_id = entry.payload.get(TICKET)
         if not isinstance(ticket_id, int):
             return

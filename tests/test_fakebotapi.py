@@ -40,6 +40,7 @@ from aiogram.types import (
     Message,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
+    ReplyParameters,
     Update,
 )
 
@@ -935,6 +936,303 @@ async def test_copy_message_keeps_the_document(bot: Bot, ana: FakeUser, intake: 
     assert (recaptioned.text, recaptioned.entities) == ("Nuevo", [])
 
 
+# -- forum topics ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def staff(server: FakeBotAPI) -> FakeGroup:
+    return server.group(title="Staff", forum=True)
+
+
+async def test_forum_supergroup_is_a_forum(server: FakeBotAPI, staff: FakeGroup, intake: FakeGroup) -> None:
+    """forum=True marks the supergroup is_forum in its Chat object; basic groups cannot be forums."""
+    assert (staff.chat.api["is_forum"], staff.is_forum, staff.chat.type) == (True, True, "supergroup")
+    assert "is_forum" not in intake.chat.api
+    with pytest.raises(ValueError, match="only supergroups"):
+        server.group(title="Vieja", supergroup=False, forum=True)
+
+
+async def test_create_topic_and_send_into_it(bot: Bot, staff: FakeGroup) -> None:
+    """A topic's thread id is its creation message's id; messages sent into it carry the thread and reply to it."""
+    topic = await bot.create_forum_topic(staff.id, "Ana Pérez (100000)")
+    assert (topic.message_thread_id, topic.name, topic.icon_color) == (1, "Ana Pérez (100000)", 0x6FB9F0)
+
+    sent = await bot.send_message(staff.id, "Nueva conversación", message_thread_id=topic.message_thread_id)
+    assert (sent.message_id, sent.message_thread_id, sent.is_topic_message, sent.chat.is_forum) == (2, 1, True, True)
+    assert sent.reply_to_message is not None
+    assert sent.reply_to_message.forum_topic_created is not None
+    assert sent.reply_to_message.forum_topic_created.name == "Ana Pérez (100000)"
+    document = await bot.send_document(
+        staff.id, BufferedInputFile(b"%PDF", filename="caso.pdf"), message_thread_id=topic.message_thread_id
+    )
+    assert (document.message_thread_id, document.is_topic_message) == (1, True)
+    edited = await bot.edit_message_text("Conversación abierta", chat_id=staff.id, message_id=sent.message_id)
+    assert isinstance(edited, Message)
+    assert (edited.message_thread_id, edited.is_topic_message) == (1, True)
+    general = await bot.send_message(staff.id, "Aviso general")
+    assert (general.message_thread_id, general.is_topic_message, general.reply_to_message) == (None, None, None)
+
+    reader = await staff.wait_for_topic("Ana Pérez (100000)", timeout=1)
+    assert staff.topic(1) is reader
+    assert [m.text for m in reader.messages] == ["Conversación abierta", ""]
+    assert (await reader.next_message(timeout=1)).message_id == sent.message_id
+    assert [m.message_id for m in staff.messages] == [2, 3, 4]  # the service message is not a bot message
+    assert [m.message_id for m in staff.messages_in(1)] == [2, 3]
+    assert [m.topic_id for m in staff.messages] == [1, 1, None]
+
+
+async def test_thread_not_found_closed_and_deleted_topics(bot: Bot, staff: FakeGroup, ana: FakeUser) -> None:
+    """Unknown thread ids are "message thread not found", closed topics "TOPIC_CLOSED", deleted topics vanish."""
+    topic = (await bot.create_forum_topic(staff.id, "Ana")).message_thread_id
+    await ana.send("hola")
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.send_message(staff.id, "x", message_thread_id=999)
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.send_message(staff.id, "x", message_thread_id=1 + topic)  # a message id, not a topic
+
+    assert await bot.close_forum_topic(staff.id, topic)
+    assert staff.topic(topic).closed
+    with pytest.raises(TelegramBadRequest, match="TOPIC_CLOSED"):
+        await bot.send_message(staff.id, "x", message_thread_id=topic)
+    with pytest.raises(TelegramBadRequest, match="TOPIC_CLOSED"):
+        await bot.copy_message(staff.id, ana.id, ana.last_sent.message_id, message_thread_id=topic)
+    with pytest.raises(TelegramBadRequest, match="TOPIC_NOT_MODIFIED"):
+        await bot.close_forum_topic(staff.id, topic)
+    assert await bot.reopen_forum_topic(staff.id, topic)
+    sent = await bot.send_message(staff.id, "de nuevo abierto", message_thread_id=topic)
+    assert sent.message_id == 4  # the closed and reopened service messages took ids 2 and 3
+
+    assert await bot.delete_forum_topic(staff.id, topic)
+    assert (staff.messages, staff.topics) == ([], [])
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.send_message(staff.id, "x", message_thread_id=topic)
+    with pytest.raises(TelegramBadRequest, match="TOPIC_ID_INVALID"):
+        await bot.close_forum_topic(staff.id, topic)
+
+
+async def test_not_a_forum(bot: Bot, intake: FakeGroup, ana: FakeUser) -> None:
+    """Topic methods on a supergroup without topics or a private chat are "the chat is not a forum"."""
+    with pytest.raises(TelegramBadRequest, match="the chat is not a forum"):
+        await bot.create_forum_topic(intake.id, "Ana")
+    with pytest.raises(TelegramBadRequest, match="the chat is not a forum"):
+        await bot.create_forum_topic(ana.id, "Ana")
+    with pytest.raises(TelegramBadRequest, match="the chat is not a forum"):
+        await bot.close_forum_topic(intake.id, 1)
+    await bot.send_message(intake.id, "hola")
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.send_message(intake.id, "x", message_thread_id=1)
+
+
+async def test_topic_names_colours_and_edits(
+    bot: Bot, server: FakeBotAPI, staff: FakeGroup, http: aiohttp.ClientSession
+) -> None:
+    """Names are trimmed and cut to 128 characters, blank ones refused; colours must be Telegram's six; edits rename."""
+    long = await bot.create_forum_topic(staff.id, "  " + "n" * 130, icon_color=0xFB6F5F)
+    assert (long.name, long.icon_color) == ("n" * 128, 0xFB6F5F)
+    with pytest.raises(TelegramBadRequest, match="title must be non-empty"):
+        await bot.create_forum_topic(staff.id, "   ")
+    status, body = await call(http, server, "createForumTopic", chat_id=staff.id)
+    assert (status, body["description"]) == (400, "Bad Request: title must be non-empty")
+    with pytest.raises(TelegramBadRequest, match="invalid icon color specified"):
+        await bot.create_forum_topic(staff.id, "Ana", icon_color=0x123456)
+
+    assert await bot.edit_forum_topic(staff.id, long.message_thread_id, name="Ana (cerrado)")
+    assert [t.name for t in staff.topics] == ["Ana (cerrado)"]
+    with pytest.raises(TelegramBadRequest, match="TOPIC_NOT_MODIFIED"):
+        await bot.edit_forum_topic(staff.id, long.message_thread_id, name="Ana (cerrado)")
+    with pytest.raises(TelegramBadRequest, match="TOPIC_ID_INVALID"):
+        await bot.edit_forum_topic(staff.id, 999, name="x")
+
+
+async def test_copy_user_media_into_a_topic_and_back(bot: Bot, staff: FakeGroup, ana: FakeUser) -> None:
+    """A person's photo, document, voice and location are copied into a topic, and a staff photo back to the person."""
+    topic = (await bot.create_forum_topic(staff.id, "Ana")).message_thread_id
+    await ana.send_photo(caption="pasaporte")
+    await ana.send_document("cédula.pdf", b"%PDF-1.7 cedula", caption="cédula")
+    await ana.send_voice(duration=5)
+    await ana.send_location(10.5, -66.9)
+    await ana.send("<b>no es HTML</b>")
+    assert [m.sender["id"] for m in ana.chat.log] == [ana.id] * 5  # recorded with their content
+    for message_id in range(1, 6):
+        copy = await bot.copy_message(staff.id, ana.id, message_id, message_thread_id=topic)
+        assert copy.message_id == message_id + 1
+    photo, document, voice, location, text = staff.topic(topic).messages
+    assert (photo.text, "photo" in photo.content, photo.topic_id) == ("pasaporte", True, topic)
+    assert document.document is not None
+    assert (document.document.content, document.document.file_name, document.text) == (
+        b"%PDF-1.7 cedula",
+        "cédula.pdf",
+        "cédula",
+    )
+    assert voice.content["voice"]["duration"] == 5
+    assert location.content["location"] == {"latitude": 10.5, "longitude": -66.9}
+    assert (text.text, text.entities) == ("<b>no es HTML</b>", [])
+    assert all("forward_origin" not in m.to_api() for m in (photo, document, voice, location, text))
+
+    luis = staff.member(first_name="Luis")
+    await luis.send_photo(caption="firma aquí", thread_id=topic)
+    staff_photo = luis.last_sent
+    assert (staff_photo.topic_id, staff_photo.sender["id"]) == (topic, luis.id)
+    back = await bot.copy_message(ana.id, staff.id, staff_photo.message_id)
+    received = await ana.next_message(timeout=1)
+    assert (received.message_id, received.text, "photo" in received.content) == (back.message_id, "firma aquí", True)
+    assert (received.thread_id, received.reply_to) == (None, None)  # a copy keeps content, not its place
+
+    with pytest.raises(TelegramBadRequest, match="message to copy not found"):
+        await bot.copy_message(staff.id, ana.id, 99, message_thread_id=topic)
+    with pytest.raises(TelegramBadRequest, match="message can't be copied"):
+        await bot.copy_message(ana.id, staff.id, topic)  # the topic's service message
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):
+        await bot.copy_message(staff.id, ana.id, 1, message_thread_id=99)
+
+
+async def test_member_messages_in_a_topic_reach_get_updates(bot: Bot, staff: FakeGroup) -> None:
+    """Members post in a topic by thread id or by replying; a reply in General has a thread id but is not in a topic."""
+    topic = (await bot.create_forum_topic(staff.id, "Ana")).message_thread_id
+    card = await bot.send_message(staff.id, "Ana escribió: hola", message_thread_id=topic)
+    general = await bot.send_message(staff.id, "Turnos de hoy")
+    luis = staff.member(first_name="Luis")
+    await luis.send("Hola Ana, soy Luis", thread_id=topic)
+    await luis.reply("¿Tienes pasaporte?", to=staff.topic(topic).last_message)
+    await luis.send_location(thread_id=topic)
+    await luis.reply("Yo me encargo", to=staff.last_message)
+
+    updates = await bot(GetUpdates())
+    messages = [u.message for u in updates if u.message]
+    assert len(messages) == 4
+    plain, reply, location, in_general = messages
+    assert (plain.message_thread_id, plain.is_topic_message, plain.text) == (topic, True, "Hola Ana, soy Luis")
+    assert plain.reply_to_message is not None
+    assert plain.reply_to_message.forum_topic_created is not None  # Telegram's quirk: replies to the topic root
+    assert (reply.message_thread_id, reply.is_topic_message) == (topic, True)
+    assert reply.reply_to_message is not None
+    assert (reply.reply_to_message.message_id, reply.reply_to_message.text) == (card.message_id, card.text)
+    assert reply.reply_to_message.reply_to_message is None  # nested replies are never included
+    assert location.location is not None
+    assert (location.message_thread_id, location.location.latitude) == (topic, 10.4806)
+    assert (in_general.message_thread_id, in_general.is_topic_message) == (general.message_id, None)
+    assert in_general.reply_to_message is not None
+    assert in_general.reply_to_message.message_id == general.message_id
+
+    with pytest.raises(TelegramBadRequest, match="message thread not found"):  # a reply chain is not a topic
+        await bot.send_message(staff.id, "x", message_thread_id=in_general.message_thread_id)
+    await bot.close_forum_topic(staff.id, topic)
+    with pytest.raises(AssertionError, match="TOPIC_CLOSED"):
+        await luis.send("¿sigue abierto?", thread_id=topic)
+    with pytest.raises(AssertionError, match="message thread not found"):
+        await luis.send("x", thread_id=999)
+
+
+async def test_bot_replies_follow_the_replied_message_into_its_topic(bot: Bot, staff: FakeGroup) -> None:
+    """reply_parameters (or aiogram's legacy reply_to_message_id) put the reply in the replied message's topic."""
+    topic = (await bot.create_forum_topic(staff.id, "Ana")).message_thread_id
+    luis = staff.member(first_name="Luis")
+    await luis.send("¿Quién atiende?", thread_id=topic)
+    question = luis.last_sent
+    answer = await bot.send_message(staff.id, "Yo", reply_parameters=ReplyParameters(message_id=question.message_id))
+    assert (answer.message_thread_id, answer.is_topic_message) == (topic, True)
+    assert answer.reply_to_message is not None
+    assert answer.reply_to_message.message_id == question.message_id
+    legacy = await bot.send_message(staff.id, "Yo también", reply_to_message_id=question.message_id)
+    assert (legacy.message_thread_id, legacy.reply_to_message is not None) == (topic, True)
+    with pytest.raises(TelegramBadRequest, match="message to be replied not found"):
+        await bot.send_message(staff.id, "x", reply_parameters=ReplyParameters(message_id=999))
+    alone = await bot.send_message(
+        staff.id, "x", reply_parameters=ReplyParameters(message_id=999, allow_sending_without_reply=True)
+    )
+    assert (alone.reply_to_message, alone.message_thread_id) == (None, None)
+
+
+async def test_edits_produce_edited_message_updates(bot: Bot, server: FakeBotAPI, staff: FakeGroup) -> None:
+    """member.edit and user.edit change their own messages and enqueue edited_message updates with edit_date."""
+    topic = (await bot.create_forum_topic(staff.id, "Ana")).message_thread_id
+    luis = staff.member(first_name="Luis")
+    ana = server.user(first_name="Ana")
+    await luis.send("Hola Aan", thread_id=topic)
+    await ana.send("tengo pasporte")
+    await ana.send_photo(caption="foto")
+    await bot(GetUpdates())
+    staff_message, private_message, photo = luis.last_sent, ana.chat.log[0], ana.last_sent
+
+    await luis.edit(staff_message, "Hola Ana")
+    await ana.edit(private_message, "tengo pasaporte")
+    await ana.edit(photo, "foto del pasaporte")
+    updates = await bot(GetUpdates(offset=-3))
+    edits = [u.edited_message for u in updates if u.edited_message]
+    assert [(e.chat.id, e.text or e.caption) for e in edits] == [
+        (staff.id, "Hola Ana"),
+        (ana.id, "tengo pasaporte"),
+        (ana.id, "foto del pasaporte"),
+    ]
+    assert all(e.edit_date is not None for e in edits)
+    assert (edits[0].message_thread_id, edits[0].is_topic_message) == (topic, True)
+    assert (staff_message.text, staff_message.history[0].text) == ("Hola Ana", "Hola Aan")
+
+    mine = await bot.send_message(ana.id, "del bot")
+    with pytest.raises(AssertionError, match="own messages"):
+        await ana.edit(ana.last_message, "hackeado")
+    assert mine.text == "del bot"
+    with pytest.raises(AssertionError, match="changes nothing"):
+        await ana.edit(private_message, "tengo pasaporte")
+
+
+async def test_group_rate_limit_gives_429_within_the_window(bot: Bot, server: FakeBotAPI, staff: FakeGroup) -> None:
+    """per_group_per_minute caps each group's sends in a rolling window; private chats and other groups are spared."""
+    server.set_rate_limits(per_group_per_minute=3, group_window_seconds=0.5)
+    topic = (await bot.create_forum_topic(staff.id, "Ana")).message_thread_id
+    await bot.send_message(staff.id, "1")
+    await bot.send_message(staff.id, "2", message_thread_id=topic)
+    await bot.send_message(staff.id, "3")
+    with pytest.raises(TelegramRetryAfter) as error:
+        await bot.send_message(staff.id, "4", message_thread_id=topic)
+    assert error.value.retry_after == 1
+    assert server.stats.rate_limited == 1
+    ana = server.user(first_name="Ana")
+    for text in ("a", "b", "c", "d"):
+        await bot.send_message(ana.id, text)
+    await bot.send_message(server.group(title="Otra").id, "otro grupo")
+    await asyncio.sleep(0.6)
+    await bot.send_message(staff.id, "4")
+    assert [m.text for m in staff.messages] == ["1", "2", "3", "4"]
+
+
+async def test_real_dispatcher_hands_a_conversation_to_a_topic(server: FakeBotAPI, staff: FakeGroup) -> None:
+    """An aiogram Dispatcher copies a person's messages into their topic and staff replies there back to them."""
+    dispatcher = Dispatcher()
+    topics: dict[int, int] = {}
+
+    @dispatcher.message(F.chat.type == "private")
+    async def from_person(message: Message) -> None:
+        assert message.bot is not None
+        assert message.from_user is not None
+        if message.from_user.id not in topics:
+            topic = await message.bot.create_forum_topic(staff.id, message.from_user.first_name)
+            topics[message.from_user.id] = topic.message_thread_id
+        await message.copy_to(staff.id, message_thread_id=topics[message.from_user.id])
+
+    @dispatcher.message(F.chat.id == staff.id, F.is_topic_message)
+    async def from_staff(message: Message) -> None:
+        person = next(user for user, thread in topics.items() if thread == message.message_thread_id)
+        await message.copy_to(person)
+        await message.answer("Enviado ✔")  # aiogram answers in the same topic
+
+    ana = server.user(first_name="Ana")
+    luis = staff.member(first_name="Luis")
+    real_bot = Bot(server.token, session=AiohttpSession(api=TelegramAPIServer.from_base(server.base_url)))
+    polling = asyncio.create_task(dispatcher.start_polling(real_bot, handle_signals=False, polling_timeout=1))
+    try:
+        await ana.send("Necesito ayuda")
+        topic = await staff.wait_for_topic("Ana", timeout=5)
+        assert (await topic.next_message(timeout=5)).text == "Necesito ayuda"
+        await luis.send("Hola Ana, ¿en qué te ayudo?", thread_id=topic.thread_id)
+        assert (await ana.next_message(timeout=5)).text == "Hola Ana, ¿en qué te ayudo?"
+        assert (await topic.next_message(timeout=5)).text == "Enviado ✔"
+    finally:
+        await dispatcher.stop_polling()
+        await asyncio.wait_for(polling, 5)
+        await real_bot.session.close()
+
+
 # -- cross-check against the official reference --------------------------------------------------------
 
 
@@ -953,6 +1251,7 @@ def test_schema_matches_reference() -> None:
         expected = [(f["name"], tuple(f["types"]), f["required"]) for f in documented.get("fields", [])]
         actual = [(f.name, f.types, f.required) for f in method.fields]
         assert actual == expected, f"{method.name} differs from the reference"
+        assert not {f.name for f in method.legacy} & {f["name"] for f in documented.get("fields", [])}, method.name
         names = {f.name for f in method.fields}
         for requirement in method.requirements:
             assert {*requirement.fields, requirement.unless} <= names, method.name
@@ -1020,3 +1319,28 @@ async def test_group_and_document_payloads_match_reference(
     _, updates = await call(http, server, "getUpdates")
     _check_object(reference, "Array of Update", updates["result"], "getUpdates")
     assert [u["message"]["chat"]["type"] for u in updates["result"] if "message" in u] == ["supergroup"]
+
+
+async def test_forum_payloads_match_reference(
+    bot: Bot, server: FakeBotAPI, staff: FakeGroup, http: aiohttp.ClientSession
+) -> None:
+    """ForumTopic results, topic messages, replies, locations, documents and edits are shaped per the reference."""
+    reference = _reference()
+    _, created = await call(http, server, "createForumTopic", chat_id=staff.id, name="Ana")
+    _check_object(reference, "ForumTopic", created["result"], "createForumTopic")
+    topic = created["result"]["message_thread_id"]
+    _, sent = await call(http, server, "sendMessage", chat_id=staff.id, text="hola", message_thread_id=topic)
+    _check_object(reference, "Message", sent["result"], "sendMessage")
+    luis = staff.member(first_name="Luis")
+    await luis.send("hola", thread_id=topic)
+    await luis.reply("respuesta", to=staff.last_message)
+    await luis.send_location(thread_id=topic)
+    await luis.send_document(thread_id=topic)
+    await luis.edit(staff.chat.log[-4], "hola, editado")
+    await server.user(first_name="Ana").send_document("a.pdf", caption="cédula")
+    _, updates = await call(http, server, "getUpdates")
+    _check_object(reference, "Array of Update", updates["result"], "getUpdates")
+    assert [next(k for k in u if k != "update_id") for u in updates["result"]] == ["message"] * 4 + [
+        "edited_message",
+        "message",
+    ]

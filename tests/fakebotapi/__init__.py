@@ -19,6 +19,16 @@ Group chats (an organisation's intake chat) work the same way::
         await ana.tap(data="accept:7", message=card)  # a non-member taps the card anyway
         await maria.tap(data="accept:8", forge=True)  # callback_data that is on no button
 
+Forum supergroups have topics, one per conversation handed to staff::
+
+        staff = server.group(title="Staff", forum=True)     # is_forum; the bot may manage topics
+        topic = await staff.wait_for_topic("Ana")           # FakeTopic, once createForumTopic ran
+        copy = await topic.next_message()                   # the bot's messages in that topic only
+        await luis.send("Hola", thread_id=topic.thread_id)  # luis = staff.member(...)
+        await luis.reply("¿Y la foto?", to=copy)            # reply_to_message, same topic
+        await luis.edit(luis.last_sent, "¿Y la foto?!")     # an edited_message update
+        await ana.send_document("cédula.pdf", b"%PDF")      # also send_location; all copyable
+
 Documents the bot sends (sendDocument) keep their bytes: ``message.document.content``.
 
 Modules: :mod:`~tests.fakebotapi.server` is the protocol side, :mod:`~tests.fakebotapi.user`
@@ -27,8 +37,16 @@ scripted users, :mod:`~tests.fakebotapi.group` groups and their members,
 share, :mod:`~tests.fakebotapi.schema` the method table and Telegram's validation rules.
 """
 
-from tests.fakebotapi.chat import Button, CallbackAnswer, ChatMessage, ChatReader, Document, MessageVersion
-from tests.fakebotapi.group import FakeGroup, FakeMember
+from tests.fakebotapi.chat import (
+    Button,
+    CallbackAnswer,
+    ChatMessage,
+    ChatReader,
+    Document,
+    ForumTopic,
+    MessageVersion,
+)
+from tests.fakebotapi.group import FakeGroup, FakeMember, FakeTopic
 from tests.fakebotapi.schema import BotAPIError
 from tests.fakebotapi.server import DEFAULT_TOKEN, FakeBotAPI, InjectedFault, RecordedCall, ServerStats
 from tests.fakebotapi.user import FakeUser
@@ -44,7 +62,9 @@ __all__ = [
     "FakeBotAPI",
     "FakeGroup",
     "FakeMember",
+    "FakeTopic",
     "FakeUser",
+    "ForumTopic",
     "InjectedFault",
     "MessageVersion",
     "RecordedCall",

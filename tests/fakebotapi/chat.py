@@ -25,20 +25,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GROUP_CHAT_TYPES",
+    "SERVICE_FIELDS",
     "Button",
     "CallbackAnswer",
     "Chat",
     "ChatMessage",
     "ChatReader",
     "Document",
+    "ForumTopic",
     "MessageVersion",
+    "Placement",
     "PrivateChat",
     "Signal",
+    "ThreadError",
     "new_file_ids",
 ]
 
 GROUP_CHAT_TYPES = frozenset({"group", "supergroup"})
 """Chat types whose messages any participant (member or not, see FakeUser.tap) may tap."""
+
+SERVICE_FIELDS = frozenset({"forum_topic_created", "forum_topic_closed", "forum_topic_reopened", "forum_topic_edited"})
+"""Message fields that make a message a service message: shown in the chat, but not content."""
 
 
 class Signal:
@@ -132,6 +139,47 @@ class MessageVersion:
 
 
 @dataclass(eq=False)
+class ForumTopic:
+    """A topic of a forum supergroup, as the fake keeps it (createForumTopic and friends).
+
+    Its ``thread_id`` is the message_id of the ``forum_topic_created`` service message that
+    opened it, exactly as in Telegram, so thread ids and message ids share one sequence.
+    """
+
+    thread_id: int
+    name: str
+    icon_color: int
+    icon_custom_emoji_id: str | None = None
+    closed: bool = False
+    deleted: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        """The Bot API ``ForumTopic`` object."""
+        data: dict[str, Any] = {"message_thread_id": self.thread_id, "name": self.name, "icon_color": self.icon_color}
+        if self.icon_custom_emoji_id:
+            data["icon_custom_emoji_id"] = self.icon_custom_emoji_id
+        return data
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        state += " deleted" if self.deleted else ""
+        return f"<ForumTopic #{self.thread_id} {self.name!r}{state}>"
+
+
+class ThreadError(Exception):
+    """A message cannot go where it was aimed; ``str()`` is Telegram's detail ("TOPIC_CLOSED")."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where in a chat a new message lands: its thread, whether that is a forum topic, what it replies to."""
+
+    thread_id: int | None = None
+    is_topic_message: bool = False
+    reply_to: ChatMessage | None = None
+
+
+@dataclass(eq=False)
 class ChatMessage:
     """One message in a chat (private or group), from either side, as Telegram stores it.
 
@@ -155,7 +203,13 @@ class ChatMessage:
     history: list[MessageVersion] = field(default_factory=list)
     deleted: bool = False
     document: Document | None = None
-    """The uploaded file, bytes included, for messages sent with sendDocument (or copies of them)."""
+    """The file, bytes included, of messages sent with sendDocument or FakeUser.send_document (or copies)."""
+    thread_id: int | None = None
+    """Telegram's ``message_thread_id``: the forum topic, or in a supergroup the root of a reply chain."""
+    is_topic_message: bool = False
+    """Whether :attr:`thread_id` is a forum topic (Telegram's ``is_topic_message``)."""
+    reply_to: ChatMessage | None = field(default=None, repr=False)
+    """The message this one replies to; in a topic, the topic's creation message unless a real reply."""
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -171,6 +225,20 @@ class ChatMessage:
     @property
     def edited(self) -> bool:
         return bool(self.history)
+
+    @property
+    def topic_id(self) -> int | None:
+        """The forum topic the message is in (its thread id), or None outside topics.
+
+        Use this, not :attr:`thread_id`, to ask "which topic": a reply in a supergroup's General
+        area has a thread id too, which is not a topic (exactly the trap a bot must avoid).
+        """
+        return self.thread_id if self.is_topic_message else None
+
+    @property
+    def is_service(self) -> bool:
+        """A service message (``forum_topic_created``...), which readers do not list as bot messages."""
+        return not SERVICE_FIELDS.isdisjoint(self.content)
 
     @property
     def inline_keyboard(self) -> list[list[dict[str, Any]]]:
@@ -197,15 +265,21 @@ class ChatMessage:
             return None
         return [[b["text"] if isinstance(b, dict) else str(b) for b in row] for row in self.reply_markup["keyboard"]]
 
-    def to_api(self) -> dict[str, Any]:
-        """The message as a Bot API ``Message`` object, as it is *now*."""
-        data: dict[str, Any] = {
-            "message_id": self.message_id,
-            "from": dict(self.sender),
-            "chat": dict(self.chat),
-            "date": self.date,
-            **copy.deepcopy(self.content),
-        }
+    def to_api(self, *, with_reply: bool = True) -> dict[str, Any]:
+        """The message as a Bot API ``Message`` object, as it is *now*.
+
+        ``reply_to_message`` is included unless the replied message was deleted; as in
+        Telegram, that nested message carries no ``reply_to_message`` of its own.
+        """
+        data: dict[str, Any] = {"message_id": self.message_id}
+        if self.thread_id is not None:
+            data["message_thread_id"] = self.thread_id
+        data.update({"from": dict(self.sender), "chat": dict(self.chat), "date": self.date})
+        if self.is_topic_message:
+            data["is_topic_message"] = True
+        if with_reply and self.reply_to is not None and not self.reply_to.deleted:
+            data["reply_to_message"] = self.reply_to.to_api(with_reply=False)
+        data.update(copy.deepcopy(self.content))
         if self.edit_date is not None:
             data["edit_date"] = self.edit_date
         if self.inline_keyboard:  # Telegram only ever echoes inline keyboards
@@ -218,7 +292,12 @@ class ChatMessage:
         flags += " deleted" if self.deleted else ""
         keyboard = f" buttons={self.labels}" if self.labels else ""
         attachment = f" document={self.document.file_name!r}" if self.document else ""
-        return f"<ChatMessage #{self.message_id} {who}{flags} {preview(self.text)!r}{keyboard}{attachment}>"
+        where = f" topic={self.topic_id}" if self.topic_id is not None else ""
+        service = next((f" {name}" for name in SERVICE_FIELDS if name in self.content), "")
+        return (
+            f"<ChatMessage #{self.message_id}{where} {who}{flags}{service} "
+            f"{preview(self.text)!r}{keyboard}{attachment}>"
+        )
 
     # -- mutation (server side) ----------------------------------------------------------------
 
@@ -270,6 +349,8 @@ class Chat:
         """``time.monotonic()`` of the last bot call about this chat or delivery of its updates."""
         self.awaiting_reaction_since: float | None = None
         """When the bot fetched an update from this chat it has not reacted to with any call yet."""
+        self.topics: dict[int, ForumTopic] = {}
+        """Forum topics by thread id, deleted ones included (their ids stay taken)."""
         self.changed = Signal()
 
     @property
@@ -281,6 +362,11 @@ class Chat:
     def is_group(self) -> bool:
         return self.type in GROUP_CHAT_TYPES
 
+    @property
+    def is_forum(self) -> bool:
+        """A supergroup with topics enabled (``is_forum`` in its Chat object)."""
+        return bool(self.api.get("is_forum"))
+
     def next_message_id(self) -> int:
         """Message ids are per chat and shared by everyone in it, bot included, as in Telegram."""
         return next(self._message_ids)
@@ -288,12 +374,20 @@ class Chat:
     def add(self, message: ChatMessage) -> None:
         self.log.append(message)
         self._by_id[message.message_id] = message
-        if message.from_bot:
+        if message.from_bot and not message.is_service:
             self.bot_log.append(message)
         self.changed.fire()
 
-    def post(self, sender: Mapping[str, Any], content: Mapping[str, Any]) -> ChatMessage:
+    def post(
+        self,
+        sender: Mapping[str, Any],
+        content: Mapping[str, Any],
+        *,
+        placement: Placement | None = None,
+        document: Document | None = None,
+    ) -> ChatMessage:
         """Record a message a person sends here (the caller enqueues the update)."""
+        where = placement or Placement()
         message = ChatMessage(
             message_id=self.next_message_id(),
             date=int(time.time()),
@@ -301,9 +395,38 @@ class Chat:
             sender=dict(sender),
             from_bot=False,
             content=dict(content),
+            document=document,
+            thread_id=where.thread_id,
+            is_topic_message=where.is_topic_message,
+            reply_to=where.reply_to,
         )
         self.add(message)
         return message
+
+    def place(self, thread_id: int | None = None, reply_to: ChatMessage | None = None) -> Placement:
+        """Where a new message aimed at ``thread_id`` and/or replying to ``reply_to`` lands, as Telegram decides.
+
+        Only a live forum topic is a valid ``thread_id`` (anything else is "message thread not
+        found", a closed topic "TOPIC_CLOSED": raised as :class:`ThreadError`). A message in a
+        topic replies to the topic's creation message unless it replies to something else. A
+        reply without a thread id follows the replied message into its topic; in a supergroup a
+        reply outside topics gets the reply chain's root as thread id, without being a topic
+        message. ``thread_id=0`` means none, as in Telegram.
+        """
+        if thread_id:
+            topic = self.topics.get(thread_id)
+            if topic is None or topic.deleted:
+                raise ThreadError("message thread not found")
+            if topic.closed:
+                raise ThreadError("TOPIC_CLOSED")
+            return Placement(thread_id, True, reply_to or self._by_id.get(thread_id))
+        if reply_to is None:
+            return Placement()
+        if reply_to.is_topic_message and reply_to.thread_id is not None:
+            return self.place(reply_to.thread_id, reply_to)
+        if self.type == "supergroup":
+            return Placement(reply_to.thread_id or reply_to.message_id, False, reply_to)
+        return Placement(reply_to=reply_to)
 
     def get(self, message_id: int) -> ChatMessage | None:
         """An existing, not deleted message of this chat."""
@@ -339,19 +462,23 @@ class ChatReader:
 
     server: FakeBotAPI
     chat: Chat
-    _cursor: int = 0  # index into chat.bot_log of the first message not yet consumed
+    _cursor: int = 0  # index into _feed() of the first message not yet consumed
 
     @property
     def chat_name(self) -> str:
         """How error messages refer to this chat, e.g. ``the chat with Ana``."""
         raise NotImplementedError
 
+    def _feed(self) -> list[ChatMessage]:
+        """The bot messages this reader follows, in order; it only ever grows (subclasses may narrow it)."""
+        return self.chat.bot_log
+
     # -- what the test sees ----------------------------------------------------------------------
 
     @property
     def messages(self) -> list[ChatMessage]:
         """Every bot message in this chat that still exists, in the order it was sent."""
-        return [m for m in self.chat.bot_log if not m.deleted]
+        return [m for m in self._feed() if not m.deleted]
 
     @property
     def last_message(self) -> ChatMessage:
@@ -364,7 +491,7 @@ class ChatReader:
     @property
     def unread(self) -> list[ChatMessage]:
         """Bot messages not yet returned by ``next_message``/``wait_for``/``drain``."""
-        return self.chat.bot_log[self._cursor :]
+        return self._feed()[self._cursor :]
 
     @property
     def callback_answers(self) -> list[CallbackAnswer]:
@@ -383,8 +510,9 @@ class ChatReader:
 
     def drain(self) -> list[ChatMessage]:
         """Consume and return every unread bot message."""
-        unread = self.unread
-        self._cursor = len(self.chat.bot_log)
+        feed = self._feed()
+        unread = feed[self._cursor :]
+        self._cursor = len(feed)
         return unread
 
     # -- waiting -----------------------------------------------------------------------------------
@@ -405,8 +533,9 @@ class ChatReader:
         """
         deadline = time.monotonic() + timeout
         while True:
-            while self._cursor < len(self.chat.bot_log):
-                message = self.chat.bot_log[self._cursor]
+            feed = self._feed()
+            while self._cursor < len(feed):
+                message = feed[self._cursor]
                 self._cursor += 1
                 if predicate is None or predicate(message):
                     return message
@@ -498,7 +627,7 @@ class ChatReader:
         return recent[::-1]
 
     def _latest_with_keyboard(self) -> ChatMessage | None:
-        return next((m for m in reversed(self.chat.bot_log) if not m.deleted and m.inline_keyboard), None)
+        return next((m for m in reversed(self._feed()) if not m.deleted and m.inline_keyboard), None)
 
     def _tap_target(self, message: ChatMessage | None, who: str) -> ChatMessage:
         """``message``, or this chat's latest bot message with an inline keyboard for ``who`` to tap."""

@@ -12,36 +12,58 @@ returns, for the member's private chat with the bot. Non-members can tap group b
 ``server.user(...).tap(data=..., message=group_message)``, and anyone can forge callback data
 with ``forge=True``: the bot must check who taps and what they send.
 
+Forum supergroups (``server.group(..., forum=True)``) have topics: the bot opens them with
+createForumTopic, members post in one with ``member.send(..., thread_id=N)`` or by replying to
+a message in it, and the test reads one topic through :meth:`FakeGroup.topic`, a
+:class:`FakeTopic` that waits like any reader but sees only that topic's bot messages::
+
+    staff = server.group(title="Staff", forum=True)
+    topic = await staff.wait_for_topic("Ana")       # once the bot created it
+    card = await topic.next_message()                # what the bot posted in that topic
+    await luis.send("Hola Ana", thread_id=topic.thread_id)
+    await luis.reply("¿Y el pasaporte?", to=card)    # same topic, replying to the card
+
 Not simulated: privacy mode (the bot receives every member message, as if it were an admin),
-member lists on the Bot API side (getChatMember...) and join/leave service messages.
+member lists on the Bot API side (getChatMember...), join/leave service messages, and
+permissions: the bot may manage topics (an admin with can_manage_topics), members may not, so
+they cannot post in a closed topic.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tests.fakebotapi.chat import CallbackAnswer, Chat, ChatMessage, ChatReader
+from tests.fakebotapi.chat import CallbackAnswer, Chat, ChatMessage, ChatReader, ForumTopic
 from tests.fakebotapi.user import ChatSender, FakeUser
 
 if TYPE_CHECKING:
     from tests.fakebotapi.server import FakeBotAPI
 
-__all__ = ["FakeGroup", "FakeMember"]
+__all__ = ["FakeGroup", "FakeMember", "FakeTopic"]
 
 
 class FakeGroup(ChatReader):
     """A group chat with the bot in it, read like a private chat; people act via :meth:`member`."""
 
-    def __init__(self, server: FakeBotAPI, chat_id: int, title: str, *, supergroup: bool = True) -> None:
+    def __init__(
+        self, server: FakeBotAPI, chat_id: int, title: str, *, supergroup: bool = True, forum: bool = False
+    ) -> None:
         if chat_id >= 0:
             raise ValueError(f"group chat ids are negative, got {chat_id}")
+        if forum and not supergroup:
+            raise ValueError("only supergroups can be forums (have topics)")
         self.server = server
         self.id = chat_id
         self.title = title
-        self.chat = Chat({"id": chat_id, "type": "supergroup" if supergroup else "group", "title": title})
+        api: dict[str, Any] = {"id": chat_id, "type": "supergroup" if supergroup else "group", "title": title}
+        if forum:
+            api["is_forum"] = True
+        self.chat = Chat(api)
         self._cursor = 0
         self._members: dict[int, FakeMember] = {}
+        self._topic_readers: dict[int, FakeTopic] = {}
 
     def __repr__(self) -> str:
         return f"<FakeGroup {self.title!r} id={self.id} members={[m.first_name for m in self._members.values()]}>"
@@ -77,17 +99,125 @@ class FakeGroup(ChatReader):
     def is_member(self, user_id: int) -> bool:
         return user_id in self._members
 
+    # -- forum topics ------------------------------------------------------------------------------
+
+    @property
+    def is_forum(self) -> bool:
+        return self.chat.is_forum
+
+    @property
+    def topics(self) -> list[ForumTopic]:
+        """The group's topics that were not deleted, oldest first (closed ones included)."""
+        return [topic for topic in self.chat.topics.values() if not topic.deleted]
+
+    def topic(self, thread_id: int | None = None, *, name: str | None = None) -> FakeTopic:
+        """The reader of one topic, by thread id or by exact name (the oldest such topic).
+
+        The same thread id always gives the same :class:`FakeTopic`, so its read cursor persists.
+        Fails the test if there is no such topic (see :meth:`wait_for_topic` to wait for one).
+        """
+        if (thread_id is None) == (name is None):
+            raise TypeError("topic() needs exactly one of thread_id or name=")
+        if name is not None:
+            found = next((t for t in self.topics if t.name == name), None)
+            if found is None:
+                raise AssertionError(f"{self.chat_name} has no topic named {name!r}; topics: {self.topics}")
+            thread_id = found.thread_id
+        assert thread_id is not None
+        if thread_id not in self.chat.topics:
+            raise AssertionError(f"{self.chat_name} has no topic #{thread_id}; topics: {self.topics}")
+        reader = self._topic_readers.get(thread_id)
+        if reader is None:
+            reader = self._topic_readers[thread_id] = FakeTopic(self, thread_id)
+        return reader
+
+    def messages_in(self, thread_id: int) -> list[ChatMessage]:
+        """The bot's messages in one topic that still exist (without moving any read cursor)."""
+        return [m for m in self.messages if m.topic_id == thread_id]
+
+    async def wait_for_topic(
+        self,
+        name: str | Callable[[ForumTopic], bool] | None = None,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> FakeTopic:
+        """Wait until a live topic with that exact name (or matching the predicate, or any) exists; the oldest wins."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for topic in self.topics:
+                if name is None or (topic.name == name if isinstance(name, str) else name(topic)):
+                    return self.topic(topic.thread_id)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                what = "any topic" if name is None else f"topic {name!r}" if isinstance(name, str) else "a topic"
+                raise TimeoutError(
+                    f"Waited {timeout:.1f}s in {self.chat_name} for {what}; topics: {self.topics}\n{self.describe()}"
+                )
+            await self.chat.changed.wait(remaining)
+
     def describe(self) -> str:
         names = ", ".join(f"{m.first_name} ({m.id})" for m in self._members.values()) or "none"
-        return f"{super().describe()}\n  members: {names}"
+        text = f"{super().describe()}\n  members: {names}"
+        if self.is_forum:
+            text += f"\n  topics: {self.topics or 'none'}"
+        return text
+
+
+class FakeTopic(ChatReader):
+    """One forum topic of a :class:`FakeGroup`, read like a chat of its own.
+
+    ``messages``, ``next_message``, ``wait_for``, ``wait_idle``... see only the bot's messages in
+    this topic, with a read cursor independent of the group's and of other topics'. ``wait_idle``
+    still looks at the whole group's updates and activity (Telegram has no per-topic notion).
+    """
+
+    def __init__(self, group: FakeGroup, thread_id: int) -> None:
+        self.group = group
+        self.server = group.server
+        self.chat = group.chat
+        self.thread_id = thread_id
+        self._cursor = 0
+
+    def __repr__(self) -> str:
+        return f"<FakeTopic #{self.thread_id} {self.name!r} of {self.group.title!r}>"
+
+    @property
+    def info(self) -> ForumTopic:
+        """The topic's current state: name, icon colour, closed, deleted."""
+        return self.chat.topics[self.thread_id]
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def closed(self) -> bool:
+        return self.info.closed
+
+    @property
+    def deleted(self) -> bool:
+        return self.info.deleted
+
+    @property
+    def chat_name(self) -> str:
+        return f"topic #{self.thread_id} {self.name!r} of {self.group.chat_name}"
+
+    def _feed(self) -> list[ChatMessage]:
+        return [m for m in self.chat.bot_log if m.topic_id == self.thread_id]
+
+    def describe(self) -> str:
+        state = "deleted" if self.deleted else "closed" if self.closed else "open"
+        return f"{super().describe()}\n  topic is {state}"
 
 
 class FakeMember(ChatSender):
     """One person in a :class:`FakeGroup`, acting in the group.
 
-    ``send``/``send_photo``/... post in the group and ``tap`` taps group buttons; the bot's
-    messages are read from :attr:`group`. For the person's private chat with the bot use
-    :attr:`private`, the same FakeUser that ``server.user(member.id)`` returns.
+    ``send``/``send_photo``/... post in the group (``thread_id=`` in a forum topic), ``reply``
+    replies to a group message, ``edit`` edits the member's own message and ``tap`` taps group
+    buttons; the bot's messages are read from :attr:`group` (or one of its topics). For the
+    person's private chat with the bot use :attr:`private`, the same FakeUser that
+    ``server.user(member.id)`` returns.
     """
 
     def __init__(self, group: FakeGroup, user: FakeUser) -> None:

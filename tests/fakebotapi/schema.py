@@ -25,6 +25,7 @@ from typing import Any, Final
 __all__ = [
     "CHAT_ACTIONS",
     "DEFAULT_UPDATE_TYPES",
+    "FORUM_TOPIC_ICON_COLORS",
     "MAX_UPLOAD_BYTES",
     "METHODS",
     "UPDATE_TYPES",
@@ -35,12 +36,14 @@ __all__ = [
     "Method",
     "Requirement",
     "UploadedFile",
+    "clean_topic_name",
     "coerce_params",
     "format_text",
     "lookup_method",
     "utf16_len",
     "validate_callback_answer_text",
     "validate_commands",
+    "validate_icon_color",
     "validate_reply_markup",
     "validate_scope",
 ]
@@ -135,12 +138,18 @@ class Requirement:
 
 @dataclass(frozen=True, slots=True)
 class Method:
-    """A Bot API method the fake implements."""
+    """A Bot API method the fake implements.
+
+    ``legacy`` are parameters Telegram still honours although the reference no longer lists
+    them (``reply_to_message_id``, which aiogram still sends when asked to). They are decoded
+    like ``fields`` but kept apart, so the cross-check against the reference stays exact.
+    """
 
     name: str
     returns: str
     fields: tuple[Field, ...] = ()
     requirements: tuple[Requirement, ...] = ()
+    legacy: tuple[Field, ...] = ()
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -150,11 +159,20 @@ class Method:
         return frozenset(f.name for f in self.fields if f.required)
 
 
-def _method(name: str, returns: str, *fields: Field, requirements: tuple[Requirement, ...] = ()) -> Method:
-    return Method(name=name, returns=returns, fields=fields, requirements=requirements)
+def _method(
+    name: str,
+    returns: str,
+    *fields: Field,
+    requirements: tuple[Requirement, ...] = (),
+    legacy: tuple[Field, ...] = (),
+) -> Method:
+    return Method(name=name, returns=returns, fields=fields, requirements=requirements, legacy=legacy)
 
 
 F = Field  # short alias: the table below reads like the reference
+
+# Replying the pre-Bot API 7.0 way: gone from the reference, still accepted by Telegram and sent by aiogram.
+_LEGACY_REPLY: Final = (F("reply_to_message_id", INTEGER), F("allow_sending_without_reply", BOOLEAN))
 
 METHODS: Final[tuple[Method, ...]] = (
     _method("getMe", "User"),
@@ -195,6 +213,7 @@ METHODS: Final[tuple[Method, ...]] = (
         F("suggested_post_parameters", ("SuggestedPostParameters",)),
         F("reply_parameters", ("ReplyParameters",)),
         F("reply_markup", ANY_REPLY_MARKUP),
+        legacy=_LEGACY_REPLY,
     ),
     _method(
         "sendDocument",
@@ -216,6 +235,7 @@ METHODS: Final[tuple[Method, ...]] = (
         F("suggested_post_parameters", ("SuggestedPostParameters",)),
         F("reply_parameters", ("ReplyParameters",)),
         F("reply_markup", ANY_REPLY_MARKUP),
+        legacy=_LEGACY_REPLY,
     ),
     _method(
         "copyMessage",
@@ -237,6 +257,7 @@ METHODS: Final[tuple[Method, ...]] = (
         F("suggested_post_parameters", ("SuggestedPostParameters",)),
         F("reply_parameters", ("ReplyParameters",)),
         F("reply_markup", ANY_REPLY_MARKUP),
+        legacy=_LEGACY_REPLY,
     ),
     _method(
         "editMessageText",
@@ -289,6 +310,40 @@ METHODS: Final[tuple[Method, ...]] = (
         F("message_thread_id", INTEGER),
         F("action", STRING, required=True),
     ),
+    _method(
+        "createForumTopic",
+        "ForumTopic",
+        F("chat_id", INTEGER_OR_STRING, required=True),
+        F("name", STRING, required=True),
+        F("icon_color", INTEGER),
+        F("icon_custom_emoji_id", STRING),
+    ),
+    _method(
+        "editForumTopic",
+        "Boolean",
+        F("chat_id", INTEGER_OR_STRING, required=True),
+        F("message_thread_id", INTEGER, required=True),
+        F("name", STRING),
+        F("icon_custom_emoji_id", STRING),
+    ),
+    _method(
+        "closeForumTopic",
+        "Boolean",
+        F("chat_id", INTEGER_OR_STRING, required=True),
+        F("message_thread_id", INTEGER, required=True),
+    ),
+    _method(
+        "reopenForumTopic",
+        "Boolean",
+        F("chat_id", INTEGER_OR_STRING, required=True),
+        F("message_thread_id", INTEGER, required=True),
+    ),
+    _method(
+        "deleteForumTopic",
+        "Boolean",
+        F("chat_id", INTEGER_OR_STRING, required=True),
+        F("message_thread_id", INTEGER, required=True),
+    ),
 )
 
 _METHODS_BY_LOWER_NAME: Final = {m.name.lower(): m for m in METHODS}
@@ -307,6 +362,8 @@ _MISSING_FIELD_DETAIL: Final = {
     "action": "wrong parameter action in request",
     "from_chat_id": "from_chat_id is empty",
     "document": "there is no document in the request",
+    "name": "title must be non-empty",  # createForumTopic; tdlib's words, lower-cased by the Bot API
+    "message_thread_id": "invalid message thread identifier specified",
 }
 
 
@@ -377,7 +434,7 @@ def coerce_params(method: Method, raw: Mapping[str, Any]) -> dict[str, Any]:
     name is *not* an error; the recorded call shows what the fake actually understood.
     """
     params: dict[str, Any] = {}
-    for spec in method.fields:
+    for spec in (*method.fields, *method.legacy):
         value = raw.get(spec.name)
         if _is_missing(value):
             if spec.required:
@@ -770,6 +827,37 @@ def validate_reply_markup(markup: Mapping[str, Any], *, inline_only: bool = Fals
     if markup.get("remove_keyboard") is True or markup.get("force_reply") is True:
         return
     raise BotAPIError.bad_request("can't parse reply keyboard markup JSON object")
+
+
+# --------------------------------------------------------------------------------------------
+# Forum topics
+# --------------------------------------------------------------------------------------------
+
+FORUM_TOPIC_ICON_COLORS: Final = (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
+"""The only topic icon colours createForumTopic accepts; the first is what Telegram picks by default."""
+MAX_TOPIC_NAME_LENGTH: Final = 128
+_CONTROL_CHARACTERS_RE: Final = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def clean_topic_name(name: str) -> str:
+    """A topic name as Telegram stores it: control characters blanked, trimmed, cut to 128 characters.
+
+    Like tdlib (``clean_name``), an over-long name is silently truncated rather than refused;
+    a name that is empty after cleaning is a 400.
+    """
+    cleaned = _CONTROL_CHARACTERS_RE.sub(" ", name).strip()[:MAX_TOPIC_NAME_LENGTH].rstrip()
+    if not cleaned:
+        raise BotAPIError.bad_request("title must be non-empty")
+    return cleaned
+
+
+def validate_icon_color(color: int | None) -> int:
+    """createForumTopic's ``icon_color``: one of six documented RGB values, defaulting to the first."""
+    if color is None:
+        return FORUM_TOPIC_ICON_COLORS[0]
+    if color not in FORUM_TOPIC_ICON_COLORS:
+        raise BotAPIError.bad_request("invalid icon color specified")
+    return color
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ only point it at :attr:`FakeBotAPI.base_url`. The fake answers like Telegram doe
 the unhappy paths that matter in production: validation errors worded as Telegram words them,
 long-poll conflicts between two bot instances, flood control, blocked users and injected
 outages. Scripted :class:`~tests.fakebotapi.user.FakeUser` objects play the humans in private
-chats; :class:`~tests.fakebotapi.group.FakeGroup` and its members play a group chat.
+chats; :class:`~tests.fakebotapi.group.FakeGroup` and its members play a group chat, forum
+topics included.
 
 Everything runs on the test's event loop, so state needs no locks; waiting is done on
 :class:`~tests.fakebotapi.chat.Signal` edges, never by sleeping in a loop.
@@ -26,7 +27,16 @@ from typing import Any, Final, Self
 
 from aiohttp import web
 
-from tests.fakebotapi.chat import CallbackAnswer, Chat, ChatMessage, Document, Signal
+from tests.fakebotapi.chat import (
+    CallbackAnswer,
+    Chat,
+    ChatMessage,
+    Document,
+    ForumTopic,
+    Placement,
+    Signal,
+    ThreadError,
+)
 from tests.fakebotapi.group import FakeGroup
 from tests.fakebotapi.schema import (
     CHAT_ACTIONS,
@@ -38,11 +48,13 @@ from tests.fakebotapi.schema import (
     BotAPIError,
     CommandScopeKey,
     UploadedFile,
+    clean_topic_name,
     coerce_params,
     format_text,
     lookup_method,
     validate_callback_answer_text,
     validate_commands,
+    validate_icon_color,
     validate_reply_markup,
     validate_scope,
 )
@@ -174,6 +186,23 @@ class _TokenBucket:
 
 
 @dataclass(slots=True)
+class _SlidingWindow:
+    """Flood control in groups: at most ``limit`` sends in any rolling ``window`` seconds."""
+
+    limit: int
+    window: float
+    sent: deque[float] = field(default_factory=deque)
+
+    def seconds_until_available(self, now: float) -> float:
+        while self.sent and self.sent[0] <= now - self.window:
+            self.sent.popleft()
+        return 0.0 if len(self.sent) < self.limit else self.sent[0] + self.window - now
+
+    def take(self, now: float) -> None:
+        self.sent.append(now)
+
+
+@dataclass(slots=True)
 class _CallbackQuery:
     chat: Chat
     """The chat of the tapped message, where the answer is recorded."""
@@ -231,6 +260,8 @@ class FakeBotAPI:
         self._global_bucket: _TokenBucket | None = None
         self._per_chat_rate: float | None = None
         self._chat_buckets: dict[int, _TokenBucket] = {}
+        self._group_limit: tuple[int, float] | None = None
+        self._group_windows: dict[int, _SlidingWindow] = {}
         self._commands: dict[CommandScopeKey, list[dict[str, str]]] = {}
 
         # Update queue. Ids only grow; dicts keep insertion order, so ``_pending`` is sorted.
@@ -261,6 +292,11 @@ class FakeBotAPI:
             "answerCallbackQuery": self._answer_callback_query,
             "deleteMessage": self._delete_message,
             "sendChatAction": self._send_chat_action,
+            "createForumTopic": self._create_forum_topic,
+            "editForumTopic": self._edit_forum_topic,
+            "closeForumTopic": self._close_forum_topic,
+            "reopenForumTopic": self._reopen_forum_topic,
+            "deleteForumTopic": self._delete_forum_topic,
         }
         assert set(self._handlers) == {m.name for m in METHODS}, "schema and handlers disagree"
 
@@ -337,12 +373,16 @@ class FakeBotAPI:
     def users(self) -> Mapping[int, FakeUser]:
         return dict(self._users)
 
-    def group(self, chat_id: int | None = None, title: str = "Intake", *, supergroup: bool = True) -> FakeGroup:
+    def group(
+        self, chat_id: int | None = None, title: str = "Intake", *, supergroup: bool = True, forum: bool = False
+    ) -> FakeGroup:
         """Create a group chat with the bot in it, or return the existing one with that id.
 
         Ids are negative: supergroups get ``-100...`` ids as in Telegram (-1001000000001, then
         counting down), basic groups (``supergroup=False``) plain negative ones. The bot sends,
         edits and deletes there like in a private chat; add people with ``group.member(...)``.
+        ``forum=True`` makes a supergroup with topics (``is_forum``), where the bot is an admin
+        that may create, edit, close, reopen and delete topics.
         """
         if chat_id is not None and chat_id in self._groups:
             return self._groups[chat_id]
@@ -351,7 +391,7 @@ class FakeBotAPI:
             chat_id = next(i for i in ids if i not in self._chats)
         elif chat_id in self._chats:
             raise ValueError(f"chat id {chat_id} is already taken by a user")
-        group = FakeGroup(self, chat_id, title, supergroup=supergroup)
+        group = FakeGroup(self, chat_id, title, supergroup=supergroup, forum=forum)
         self._groups[chat_id] = group
         self._chats[chat_id] = group.chat
         return group
@@ -403,8 +443,21 @@ class FakeBotAPI:
     def unblock(self, chat_id: int) -> None:
         self._blocked.discard(chat_id)
 
-    def set_rate_limits(self, global_per_second: float | None = None, per_chat_per_second: float | None = None) -> None:
+    def set_rate_limits(
+        self,
+        global_per_second: float | None = None,
+        per_chat_per_second: float | None = None,
+        *,
+        per_group_per_minute: int | None = None,
+        group_window_seconds: float = 60.0,
+    ) -> None:
         """Enable flood control on sends and edits (off by default; ``None`` disables a limit).
+
+        Telegram's limits, each optional: ``global_per_second`` over all chats (about 30),
+        ``per_chat_per_second`` in every chat (about 1), and ``per_group_per_minute`` in each
+        group or supergroup (20): at most that many sends per chat in any rolling
+        ``group_window_seconds`` (60 s, shorten it to scale time in tests), on top of the others.
+        Each call replaces all limits and forgets past sends.
 
         sendMessage, sendDocument, copyMessage, editMessageText and editMessageReplyMarkup count:
         the calls that put content into a chat, which is what Telegram's flood control meters.
@@ -412,9 +465,17 @@ class FakeBotAPI:
         Over the limit a call gets 429 with ``retry_after`` = seconds until a slot frees up,
         rounded up, at least 1, exactly as the bot must handle from Telegram.
         """
+        if per_group_per_minute is not None and (per_group_per_minute < 1 or group_window_seconds <= 0):
+            raise ValueError("per_group_per_minute needs at least 1 send in a positive group_window_seconds")
         self._global_bucket = _TokenBucket.full(global_per_second, time.monotonic()) if global_per_second else None
         self._per_chat_rate = per_chat_per_second or None
         self._chat_buckets.clear()
+        self._group_limit = (per_group_per_minute, group_window_seconds) if per_group_per_minute else None
+        self._group_windows.clear()
+
+    def register_document(self, document: Document) -> None:
+        """Make a file known by its file_id, so the bot can send it again (users' uploads call this)."""
+        self._documents[document.file_id] = document
 
     # -- updates -----------------------------------------------------------------------------------
 
@@ -616,22 +677,32 @@ class FakeBotAPI:
             raise BotAPIError(403, _FORBIDDEN_BY_CHAT_TYPE[chat.type])
         return chat
 
-    def _take_send_slot(self, chat_id: int) -> None:
-        """Flood control: consume a slot from the global and per-chat buckets, or answer 429."""
+    def _take_send_slot(self, chat: Chat) -> None:
+        """Flood control: consume a slot from the global, per-chat and group limits, or answer 429."""
         now = time.monotonic()
         buckets = [self._global_bucket] if self._global_bucket else []
         if self._per_chat_rate:
-            bucket = self._chat_buckets.get(chat_id)
+            bucket = self._chat_buckets.get(chat.id)
             if bucket is None:
-                bucket = self._chat_buckets[chat_id] = _TokenBucket.full(self._per_chat_rate, now)
+                bucket = self._chat_buckets[chat.id] = _TokenBucket.full(self._per_chat_rate, now)
             buckets.append(bucket)
-        wait = max((bucket.seconds_until_available(now) for bucket in buckets), default=0.0)
+        window: _SlidingWindow | None = None
+        if self._group_limit is not None and chat.is_group:
+            window = self._group_windows.get(chat.id)
+            if window is None:
+                window = self._group_windows[chat.id] = _SlidingWindow(*self._group_limit)
+        waits = [bucket.seconds_until_available(now) for bucket in buckets]
+        if window is not None:
+            waits.append(window.seconds_until_available(now))
+        wait = max(waits, default=0.0)
         if wait > 0:
             retry_after = max(1, math.ceil(wait))
             self.stats.rate_limited += 1
             raise BotAPIError(429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
         for bucket in buckets:
             bucket.take()
+        if window is not None:
+            window.take(now)
 
     def _new_bot_message(
         self,
@@ -640,7 +711,10 @@ class FakeBotAPI:
         reply_markup: dict[str, Any] | None,
         source_text: str | None,
         document: Document | None = None,
+        *,
+        placement: Placement | None = None,
     ) -> ChatMessage:
+        where = placement or Placement()
         message = ChatMessage(
             message_id=chat.next_message_id(),
             date=int(time.time()),
@@ -651,10 +725,43 @@ class FakeBotAPI:
             reply_markup=reply_markup,
             source_text=source_text,
             document=document,
+            thread_id=where.thread_id,
+            is_topic_message=where.is_topic_message,
+            reply_to=where.reply_to,
         )
         chat.add(message)
-        self.stats.messages_sent += 1
+        if not message.is_service:
+            self.stats.messages_sent += 1
         return message
+
+    def _placement(self, chat: Chat, params: Mapping[str, Any]) -> Placement:
+        """Where a send lands: ``message_thread_id`` and the reply (``reply_parameters`` or the legacy id)."""
+        reply_to = self._reply_target(chat, params)
+        try:
+            return chat.place(params.get("message_thread_id"), reply_to)
+        except ThreadError as error:
+            raise BotAPIError.bad_request(str(error)) from None
+
+    @staticmethod
+    def _reply_target(chat: Chat, params: Mapping[str, Any]) -> ChatMessage | None:
+        reply = params.get("reply_parameters")
+        if reply is None:
+            if "reply_to_message_id" not in params:
+                return None
+            reply = {
+                "message_id": params["reply_to_message_id"],
+                "allow_sending_without_reply": params.get("allow_sending_without_reply", False),
+            }
+        message_id = reply.get("message_id")
+        if not isinstance(message_id, int) or isinstance(message_id, bool):
+            raise BotAPIError.bad_request("can't parse reply parameters: message_id must be an Integer")
+        other_chat = reply.get("chat_id")
+        if other_chat is not None and _as_int(other_chat) != chat.id:
+            raise BotAPIError.bad_request("fake Bot API: replies to messages of another chat are not simulated")
+        target = chat.get(message_id)
+        if target is None and not reply.get("allow_sending_without_reply"):
+            raise BotAPIError.bad_request("message to be replied not found")
+        return target
 
     # -- method handlers ---------------------------------------------------------------------------
 
@@ -758,26 +865,28 @@ class FakeBotAPI:
 
     async def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params["chat_id"])
+        placement = self._placement(chat, params)
         formatted = format_text(params["text"], params.get("parse_mode"), params.get("entities"))
         markup = params.get("reply_markup")
         if markup is not None:
             validate_reply_markup(markup)
-        self._take_send_slot(chat.id)
+        self._take_send_slot(chat)
         content: dict[str, Any] = {"text": formatted.text}
         if formatted.entities:
             content["entities"] = list(formatted.entities)
-        return self._new_bot_message(chat, content, markup, params["text"]).to_api()
+        return self._new_bot_message(chat, content, markup, params["text"], placement=placement).to_api()
 
     async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params["chat_id"])
+        placement = self._placement(chat, params)
         document = self._document_to_send(params["document"])
         content: dict[str, Any] = {"document": document.to_api(), **_caption_content(params)}
         markup = params.get("reply_markup")
         if markup is not None:
             validate_reply_markup(markup)
-        self._take_send_slot(chat.id)
+        self._take_send_slot(chat)
         self._documents[document.file_id] = document
-        message = self._new_bot_message(chat, content, markup, params.get("caption"), document)
+        message = self._new_bot_message(chat, content, markup, params.get("caption"), document, placement=placement)
         return message.to_api()
 
     def _document_to_send(self, value: UploadedFile | str) -> Document:
@@ -798,11 +907,15 @@ class FakeBotAPI:
         return Document.upload(value.file_name, value.content, mime_type)
 
     async def _copy_message(self, params: dict[str, Any]) -> dict[str, int]:
+        """A new message with the source's content (no forward header, no keyboard unless given)."""
         chat = self._chat(params["chat_id"])
         source_chat = self._chat(params["from_chat_id"], sending=False)
         source = source_chat.get(params["message_id"])
         if source is None:
             raise BotAPIError.bad_request("message to copy not found")
+        if source.is_service:
+            raise BotAPIError.bad_request("message can't be copied")
+        placement = self._placement(chat, params)
         content = {k: v for k, v in source.content.items() if k not in _CAPTION_FIELDS}
         if "text" not in content:  # a new caption replaces the original one, entities included
             if "caption" in params:
@@ -812,15 +925,16 @@ class FakeBotAPI:
         markup = params.get("reply_markup")
         if markup is not None:
             validate_reply_markup(markup)
-        self._take_send_slot(chat.id)
-        return {"message_id": self._new_bot_message(chat, content, markup, None, source.document).message_id}
+        self._take_send_slot(chat)
+        copied = self._new_bot_message(chat, content, markup, None, source.document, placement=placement)
+        return {"message_id": copied.message_id}
 
     def _message_to_edit(self, params: dict[str, Any]) -> tuple[Chat, ChatMessage]:
         if "chat_id" not in params:  # only inline_message_id given; the fake never issues those
             raise BotAPIError.bad_request("MESSAGE_ID_INVALID")
         chat = self._chat(params["chat_id"])
         message = chat.get(params["message_id"])
-        if message is None or not message.from_bot:
+        if message is None or not message.from_bot or message.is_service:
             raise BotAPIError.bad_request("message to edit not found")
         return chat, message
 
@@ -842,7 +956,7 @@ class FakeBotAPI:
             markup = message.reply_markup  # a reply keyboard is not part of the message; edits keep it
         if content == message.content and _inline_rows(markup) == _inline_rows(message.reply_markup):
             raise BotAPIError.bad_request(NOT_MODIFIED_DESCRIPTION)
-        self._take_send_slot(chat.id)
+        self._take_send_slot(chat)
         message.apply_edit(content, markup, source_text)
         chat.changed.fire()
         self.stats.messages_edited += 1
@@ -893,6 +1007,95 @@ class FakeBotAPI:
         if params["action"] not in CHAT_ACTIONS:
             raise BotAPIError.bad_request("wrong parameter action in request")
         chat.chat_actions.append(params["action"])
+        return True
+
+    # -- forum topics ------------------------------------------------------------------------------
+    # The bot is taken to be an admin with can_manage_topics. Each change posts the service
+    # message Telegram posts in the topic; readers skip those, but they take message ids.
+
+    def _forum(self, params: Mapping[str, Any]) -> Chat:
+        chat = self._chat(params["chat_id"])
+        if not chat.is_forum:
+            raise BotAPIError.bad_request("the chat is not a forum")
+        return chat
+
+    def _topic(self, chat: Chat, thread_id: int) -> ForumTopic:
+        if thread_id <= 0:
+            raise BotAPIError.bad_request("invalid message thread identifier specified")
+        topic = chat.topics.get(thread_id)
+        if topic is None or topic.deleted:
+            raise BotAPIError.bad_request("TOPIC_ID_INVALID")
+        return topic
+
+    def _post_service(self, chat: Chat, topic: ForumTopic, kind: str, payload: dict[str, Any]) -> None:
+        root = chat.get(topic.thread_id)
+        self._new_bot_message(chat, {kind: payload}, None, None, placement=Placement(topic.thread_id, True, root))
+
+    async def _create_forum_topic(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._forum(params)
+        name = clean_topic_name(params["name"])
+        color = validate_icon_color(params.get("icon_color"))
+        created: dict[str, Any] = {"name": name, "icon_color": color}
+        if params.get("icon_custom_emoji_id"):
+            created["icon_custom_emoji_id"] = params["icon_custom_emoji_id"]
+        thread_id = chat.next_message_id()  # the topic is the thread of its creation message
+        topic = ForumTopic(thread_id, name, color, params.get("icon_custom_emoji_id"))
+        chat.topics[thread_id] = topic
+        message = ChatMessage(
+            message_id=thread_id,
+            date=int(time.time()),
+            chat=chat.api,
+            sender=self.bot_user,
+            from_bot=True,
+            content={"forum_topic_created": created},
+            thread_id=thread_id,
+            is_topic_message=True,
+        )
+        chat.add(message)
+        return topic.to_api()
+
+    async def _edit_forum_topic(self, params: dict[str, Any]) -> bool:
+        chat = self._forum(params)
+        topic = self._topic(chat, params["message_thread_id"])
+        edited: dict[str, Any] = {}
+        if "name" in params:
+            edited["name"] = clean_topic_name(params["name"])
+        if "icon_custom_emoji_id" in params:
+            edited["icon_custom_emoji_id"] = params["icon_custom_emoji_id"]
+        if not edited:
+            return True  # nothing to change, and Telegram does not mind
+        name = edited.get("name", topic.name)
+        emoji = edited.get("icon_custom_emoji_id", topic.icon_custom_emoji_id)
+        if (name, emoji) == (topic.name, topic.icon_custom_emoji_id):
+            raise BotAPIError.bad_request("TOPIC_NOT_MODIFIED")
+        topic.name, topic.icon_custom_emoji_id = name, emoji
+        self._post_service(chat, topic, "forum_topic_edited", edited)
+        return True
+
+    async def _set_topic_closed(self, params: dict[str, Any], closed: bool) -> bool:
+        chat = self._forum(params)
+        topic = self._topic(chat, params["message_thread_id"])
+        if topic.closed == closed:
+            raise BotAPIError.bad_request("TOPIC_NOT_MODIFIED")
+        topic.closed = closed
+        self._post_service(chat, topic, "forum_topic_closed" if closed else "forum_topic_reopened", {})
+        return True
+
+    async def _close_forum_topic(self, params: dict[str, Any]) -> bool:
+        return await self._set_topic_closed(params, True)
+
+    async def _reopen_forum_topic(self, params: dict[str, Any]) -> bool:
+        return await self._set_topic_closed(params, False)
+
+    async def _delete_forum_topic(self, params: dict[str, Any]) -> bool:
+        """Delete the topic with every message in it; its thread id is then "message thread not found"."""
+        chat = self._forum(params)
+        topic = self._topic(chat, params["message_thread_id"])
+        topic.deleted = True
+        for message in chat.log:
+            if message.topic_id == topic.thread_id:
+                message.deleted = True
+        chat.changed.fire()
         return True
 
 

@@ -12,6 +12,7 @@ and is re-exported here for code written before groups existed.
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,9 +23,12 @@ from tests.fakebotapi.chat import (
     Chat,
     ChatMessage,
     ChatReader,
+    Document,
     MessageVersion,
+    Placement,
     PrivateChat,
     Signal,
+    ThreadError,
     new_file_ids,
     preview,
 )
@@ -51,6 +55,11 @@ class ChatSender:
 
     Subclasses provide the person (``server``, ``api``, ``id``, ``first_name``,
     ``phone_number``) and the chat their messages land in.
+
+    Every sending method takes ``thread_id=`` (post in that forum topic) and ``reply_to=`` (a
+    :class:`ChatMessage` of the same chat to reply to, which also puts the message in that
+    message's topic) and returns the update_id of the enqueued ``message`` update. Everything
+    sent is recorded in the chat with its content, so the bot can copy it (copyMessage).
     """
 
     server: FakeBotAPI
@@ -64,17 +73,29 @@ class ChatSender:
         """The chat this sender's messages are posted to."""
         raise NotImplementedError
 
-    async def send(self, text: str) -> int:
-        """Type ``text``; a leading ``/command`` gets its bot_command entity, as Telegram adds it.
+    @property
+    def last_sent(self) -> ChatMessage:
+        """The latest message this person posted in :meth:`outbox` that still exists, e.g. to copy or reply to."""
+        chat = self.outbox()
+        message = next((m for m in reversed(chat.log) if m.sender.get("id") == self.id and not m.deleted), None)
+        if message is None:
+            raise AssertionError(f"{self.first_name} has not sent anything (still there) to chat {chat.id}")
+        return message
 
-        Returns the update_id of the enqueued update.
+    async def send(self, text: str, *, thread_id: int | None = None, reply_to: ChatMessage | None = None) -> int:
+        """Type ``text``; a leading ``/command`` gets its bot_command entity, as Telegram adds it."""
+        return await self.send_content(_text_content(text), thread_id=thread_id, reply_to=reply_to)
+
+    async def reply(self, text: str, *, to: ChatMessage, thread_id: int | None = None) -> int:
+        """Reply to ``to`` (any message of this chat, the bot's or a person's) with ``text``.
+
+        The update carries ``reply_to_message``; in a forum topic, also the topic's thread id.
         """
-        content: dict[str, Any] = {"text": text}
-        if match := _COMMAND_RE.match(text):
-            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(match.group())}]
-        return await self.send_content(content)
+        return await self.send(text, thread_id=thread_id, reply_to=to)
 
-    async def send_sticker(self, emoji: str = "👍") -> int:
+    async def send_sticker(
+        self, emoji: str = "👍", *, thread_id: int | None = None, reply_to: ChatMessage | None = None
+    ) -> int:
         sticker = {
             **new_file_ids("Sticker"),
             "type": "regular",
@@ -86,35 +107,137 @@ class ChatSender:
             "set_name": "PuenteFakeStickers",
             "file_size": 24_576,
         }
-        return await self.send_content({"sticker": sticker})
+        return await self.send_content({"sticker": sticker}, thread_id=thread_id, reply_to=reply_to)
 
-    async def send_photo(self, caption: str | None = None) -> int:
+    async def send_photo(
+        self, caption: str | None = None, *, thread_id: int | None = None, reply_to: ChatMessage | None = None
+    ) -> int:
         sizes = [(90, 68, 1_342), (320, 240, 18_221), (1280, 960, 141_930)]
         photo = [{**new_file_ids("Photo"), "width": w, "height": h, "file_size": size} for w, h, size in sizes]
         content: dict[str, Any] = {"photo": photo}
         if caption:
             content["caption"] = caption
-        return await self.send_content(content)
+        return await self.send_content(content, thread_id=thread_id, reply_to=reply_to)
 
-    async def send_voice(self, duration: int = 3) -> int:
+    async def send_voice(
+        self, duration: int = 3, *, thread_id: int | None = None, reply_to: ChatMessage | None = None
+    ) -> int:
         voice = {
             **new_file_ids("Voice"),
             "duration": duration,
             "mime_type": "audio/ogg",
             "file_size": 6_000 * duration,
         }
-        return await self.send_content({"voice": voice})
+        return await self.send_content({"voice": voice}, thread_id=thread_id, reply_to=reply_to)
 
-    async def send_contact(self) -> int:
+    async def send_document(
+        self,
+        file_name: str = "documento.pdf",
+        content: bytes = b"%PDF-1.4 fake document",
+        *,
+        mime_type: str | None = None,
+        caption: str | None = None,
+        thread_id: int | None = None,
+        reply_to: ChatMessage | None = None,
+    ) -> int:
+        """Send a file; its bytes are kept (``message.document.content``), also in copies the bot makes.
+
+        The bot can send the file again by its ``file_id``, as with files it receives from Telegram.
+        """
+        guessed, _ = mimetypes.guess_type(file_name, strict=False)
+        document = Document.upload(file_name, content, mime_type or guessed or "application/octet-stream")
+        fields: dict[str, Any] = {"document": document.to_api()}
+        if caption:
+            fields["caption"] = caption
+        self.server.register_document(document)
+        return await self.send_content(fields, thread_id=thread_id, reply_to=reply_to, document=document)
+
+    async def send_location(
+        self,
+        latitude: float = 10.4806,
+        longitude: float = -66.9036,
+        *,
+        horizontal_accuracy: float | None = None,
+        thread_id: int | None = None,
+        reply_to: ChatMessage | None = None,
+    ) -> int:
+        """Share a location (default: Caracas), as the attachment menu's "Location" does."""
+        location: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+        if horizontal_accuracy is not None:
+            location["horizontal_accuracy"] = horizontal_accuracy
+        return await self.send_content({"location": location}, thread_id=thread_id, reply_to=reply_to)
+
+    async def send_contact(self, *, thread_id: int | None = None, reply_to: ChatMessage | None = None) -> int:
         """Share the person's own phone number (what a ``request_contact`` button does)."""
         contact = {"phone_number": self.phone_number, "first_name": self.first_name, "user_id": self.id}
-        return await self.send_content({"contact": contact})
+        return await self.send_content({"contact": contact}, thread_id=thread_id, reply_to=reply_to)
 
-    async def send_content(self, content: Mapping[str, Any]) -> int:
-        """Send a message with arbitrary Message content fields; the escape hatch for other media."""
+    async def send_content(
+        self,
+        content: Mapping[str, Any],
+        *,
+        thread_id: int | None = None,
+        reply_to: ChatMessage | None = None,
+        document: Document | None = None,
+    ) -> int:
+        """Send a message with arbitrary Message content fields; the escape hatch for other media.
+
+        Fails the test (AssertionError) where a Telegram client would not let the person post:
+        an unknown, deleted or closed topic, or a reply to a message of another chat.
+        """
         chat = self.outbox()
-        message = chat.post(self.api, content)
+        placement = self._placement(chat, thread_id, reply_to)
+        message = chat.post(self.api, content, placement=placement, document=document)
         return self.server.push_update("message", message.to_api(), chat=chat)
+
+    async def edit(self, message: ChatMessage, new_text: str) -> int:
+        """Edit one of this person's own messages: new text, or new caption for media.
+
+        Enqueues an ``edited_message`` update (``edit_date`` set) and returns its update_id.
+        """
+        chat = self.outbox()
+        if chat.get(message.message_id) is not message:
+            raise AssertionError(f"{message!r} is not a (still existing) message in {self.first_name}'s chat {chat.id}")
+        if message.from_bot or message.sender.get("id") != self.id:
+            raise AssertionError(f"{self.first_name} can only edit their own messages, not {message!r}")
+        if "text" in message.content:
+            content = _text_content(new_text)
+        elif _CAPTIONED.isdisjoint(message.content):
+            raise AssertionError(f"{message!r} has neither text nor caption; Telegram cannot edit it into text")
+        else:
+            content = {k: v for k, v in message.content.items() if k not in ("caption", "caption_entities")}
+            if new_text:
+                content["caption"] = new_text
+        if content == message.content:
+            raise AssertionError(f"editing {message!r} to the same text changes nothing; Telegram sends no update")
+        message.apply_edit(content, message.reply_markup, None)
+        chat.changed.fire()
+        return self.server.push_update("edited_message", message.to_api(), chat=chat)
+
+    def _placement(self, chat: Chat, thread_id: int | None, reply_to: ChatMessage | None) -> Placement:
+        if reply_to is not None and chat.get(reply_to.message_id) is not reply_to:
+            raise AssertionError(
+                f"{self.first_name} cannot reply to {reply_to!r}: it is not (or no longer) in chat {chat.id}"
+            )
+        try:
+            return chat.place(thread_id, reply_to)
+        except ThreadError as error:
+            topics = {t.thread_id: t.name for t in chat.topics.values() if not t.deleted}
+            aimed_at = thread_id or (reply_to.thread_id if reply_to else None)
+            raise AssertionError(
+                f"{self.first_name} cannot post in thread {aimed_at} of chat {chat.id} ({error}); "
+                f"its open and closed topics: {topics}"
+            ) from None
+
+
+_CAPTIONED = frozenset({"photo", "document", "voice", "audio", "video", "animation"})
+
+
+def _text_content(text: str) -> dict[str, Any]:
+    content: dict[str, Any] = {"text": text}
+    if match := _COMMAND_RE.match(text):
+        content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(match.group())}]
+    return content
 
 
 class FakeUser(ChatSender, ChatReader):

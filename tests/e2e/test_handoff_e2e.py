@@ -1,0 +1,245 @@
+"""Volunteers and advisors take over a conversation inside Telegram, end to end through the fake Bot API.
+
+The staff group is a forum supergroup (one topic per person). Roles are granted by an admin with /grant, as in
+real use. Telegram's group limit is scaled down (20 messages per second instead of per minute) so a burst of
+100 messages takes seconds, and the fake server enforces it with 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.app import Core, serve
+from bot.config import Settings
+from tests.e2e.conftest import answer, begin, settings_for, with_answers
+from tests.fakebotapi import FakeBotAPI, FakeUser
+from tests.fakebotapi.chat import ChatMessage
+from tests.fakebotapi.group import FakeGroup, FakeMember, FakeTopic
+
+ADMIN_ID = 515151
+WINDOW = 1.0  # seconds standing in for Telegram's minute
+
+
+@dataclass
+class Staff:
+    server: FakeBotAPI
+    group: FakeGroup
+    volunteer: FakeMember
+    advisor: FakeMember
+    outsider: FakeMember
+    settings: Settings
+    core: Core
+    stop: asyncio.Event | None = None
+    task: asyncio.Task[int] | None = None
+
+    async def start(self) -> None:
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(serve(self.settings, self.core, handle_signals=False, stop=self.stop))
+
+    async def shutdown(self) -> None:
+        assert self.stop is not None
+        assert self.task is not None
+        self.stop.set()
+        await asyncio.wait_for(self.task, timeout=15)
+
+    def es(self, key: str, **params: object) -> str:
+        """A staff-side text as the bot writes it (the staff group reads Spanish by default)."""
+        return self.core.translator.text("es", key, **params)
+
+
+async def grant(server: FakeBotAPI, role: str, member: FakeMember) -> None:
+    admin = server.user(user_id=ADMIN_ID, language_code="en")
+    await admin.send(f"/grant {role} {member.id}")
+    await admin.wait_for(lambda m: str(member.id) in m.text and role in m.text)
+
+
+def staff_world(server: FakeBotAPI, core: Core, tmp_path: Path, *, forum: bool) -> Staff:
+    group = server.group(title="Staff", forum=forum)
+    settings = settings_for(server, tmp_path / "puente.db").model_copy(
+        update={
+            "admin_ids": frozenset({ADMIN_ID}),
+            "staff_chat_id": group.id,
+            "group_messages_per_window": 20,
+            "group_window_seconds": WINDOW,
+            # Always on duty in these tests, whatever the clock says.
+            "office_hours": "mon-sun 00:00-23:59",
+        }
+    )
+    server.set_rate_limits(per_group_per_minute=20, group_window_seconds=WINDOW)
+    return Staff(
+        server,
+        group,
+        volunteer=group.member(first_name="Vera", language_code="es"),
+        advisor=group.member(first_name="Adam", language_code="en"),
+        outsider=group.member(first_name="Olga", language_code="es"),
+        settings=settings,
+        core=core,
+    )
+
+
+@pytest.fixture
+async def staff(server: FakeBotAPI, core: Core, tmp_path: Path) -> AsyncIterator[Staff]:
+    world = staff_world(server, core, tmp_path, forum=True)
+    await world.start()
+    await grant(server, "volunteer", world.volunteer)
+    await grant(server, "advisor", world.advisor)
+    yield world
+    await world.shutdown()
+
+
+async def open_ticket(user: FakeUser, staff: Staff, *, share_answers: bool = True) -> FakeTopic:
+    """A person reaches a result that needs review, taps "Talk to a person", and chooses about their answers."""
+    await begin(user, "en")
+    for question, option in with_answers(passport="dont_know"):
+        await answer(user, question, option)
+    await user.tap(data="h:")
+    ask = await user.wait_for(lambda m: any(b.data == "h:1" for r in m.buttons for b in r))
+    await user.tap(data="h:1" if share_answers else "h:0", message=ask)
+    await user.wait_for(lambda m: m.text.startswith("✅ Write your question here"))
+    return await staff.group.wait_for_topic()
+
+
+def has(text: str) -> Callable[[ChatMessage], bool]:
+    return lambda m: text in m.text
+
+
+async def test_request_opens_a_topic_with_a_card_and_relays_both_ways(staff: Staff) -> None:
+    """A person asks for a human: a topic opens with their card; messages go both ways; notes stay internal."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    card = await topic.wait_for(has("🎫"))
+    assert "English" in card.text
+    assert staff.es("result.label.needs_review") in card.text
+    assert staff.core.translator.text("es", "q.passport") in card.text  # answers shared: in the staff language
+
+    await user.send("Hello, I need help with my passport")
+    copy = await topic.wait_for(has("Hello, I need help"))
+    await user.send_photo(caption="my passport")
+    await topic.wait_for(has("my passport"))
+
+    await staff.volunteer.send("Hola, soy Vera. ¿Qué pasó con tu pasaporte?", thread_id=topic.thread_id)
+    answer_to_user = await user.wait_for(has("soy Vera"))
+    await staff.volunteer.send("# nota: parece vencido", thread_id=topic.thread_id)
+    await staff.volunteer.reply("Can you send the expiry date?", to=copy, thread_id=topic.thread_id)
+    reply = await user.wait_for(has("expiry date"))
+    assert reply.reply_to is not None
+    assert "Hello, I need help" in reply.reply_to.text
+    assert not any("nota" in m.text for m in user.messages)
+
+    await staff.volunteer.edit(staff.volunteer.last_sent, "Can you send the expiry date, please?")
+    await user.wait_until(lambda: reply.text.endswith("please?"))
+    mine = user.last_sent
+    await user.edit(mine, "my passport (edited)")
+    assert answer_to_user.text.startswith("Hola")
+
+
+async def test_lifecycle_claim_escalate_assign_close(staff: Staff) -> None:
+    """/claim, /escalate, /queue, /assign and /close move the ticket; on close the person is told and freed."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff, share_answers=False)
+    card = await topic.wait_for(has("🎫"))
+    assert staff.es("staff.no_answers") in card.text
+
+    await staff.volunteer.send("/queue")
+    queue = await staff.group.wait_for(lambda m: m.topic_id is None and "#1" in m.text)
+    assert staff.es("staff.status.waiting") in queue.text
+    await staff.volunteer.send("/claim", thread_id=topic.thread_id)
+    await topic.wait_for(has(staff.es("staff.claimed", who="Vera")))
+    await staff.volunteer.send("/escalate", thread_id=topic.thread_id)
+    await topic.wait_for(has(staff.es("staff.escalated")))
+    await staff.volunteer.send(f"/assign {staff.outsider.id}", thread_id=topic.thread_id)
+    await topic.wait_for(has(staff.es("staff.not_advisor", id=staff.outsider.id)))
+    await staff.volunteer.send(f"/assign {staff.advisor.id}", thread_id=topic.thread_id)
+    await topic.wait_for(has(staff.es("staff.assigned", id=staff.advisor.id)))
+    await staff.advisor.send("/close", thread_id=topic.thread_id)
+    await topic.wait_for(has(staff.es("staff.closed", who="Adam")))
+    await user.wait_for(has("Our team closed this conversation"))
+
+    await user.send("/start")  # back with the bot: the questionnaire answers again
+    await user.wait_for(lambda m: "Rules as of" in m.text or bool(m.buttons))
+
+
+async def test_outsider_in_the_group_cannot_write_to_people(staff: Staff) -> None:
+    """A group member without a staff role writing in a topic reaches nobody and is told why."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    await staff.outsider.send("Te puedo conseguir un sponsor por 500 dólares", thread_id=topic.thread_id)
+    await topic.wait_for(has(staff.es("staff.not_allowed")))
+    await user.wait_idle(quiet=0.5)
+    assert not any("500" in m.text for m in user.messages)
+
+
+async def test_burst_of_100_messages_arrives_complete_and_in_order(staff: Staff) -> None:
+    """100 messages sent at once all reach the topic, in order, within the group limit (no 429 needed)."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    await topic.wait_for(has("🎫"))
+    for number in range(100):
+        await user.send(f"message {number:03d}")
+    await topic.wait_until(lambda: sum(m.text.startswith("message ") for m in topic.messages) == 100, timeout=30)
+    relayed = [m.text for m in topic.messages if m.text.startswith("message ")]
+    assert relayed == [f"message {n:03d}" for n in range(100)]
+    assert staff.server.stats.rate_limited == 0
+
+
+async def test_questionnaire_waits_while_talking_and_bot_leaves(staff: Staff) -> None:
+    """During a handoff old buttons and commands are held; /bot closes it and brings the questionnaire back."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    # An answer button from before (Telegram keeps old keyboards on screen when an edit fails).
+    await user.tap(data="a:nationality:venezuelan", message=user.last_message, forge=True)
+    await user.wait_until(lambda: any(a.text and "/bot" in a.text for a in user.callback_answers))
+    await user.send("/restart")
+    await user.wait_for(has("Send /bot first"))
+    await user.send("/bot")
+    await user.wait_for(has("You are back with the bot"))
+    await topic.wait_for(has(staff.es("staff.left")))
+    await user.send("I should not reach staff now")
+    await user.wait_idle(quiet=0.4)
+    assert not any("should not reach" in m.text for m in topic.messages)
+
+
+async def test_ticket_survives_a_restart(staff: Staff) -> None:
+    """With a ticket open the bot restarts: the person's next message still reaches their topic, and back."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    await topic.wait_for(has("🎫"))
+    await staff.shutdown()
+    await user.send("Are you still there?")
+    await staff.start()
+    await topic.wait_for(has("still there"), timeout=20)
+    await staff.volunteer.send("Sí, aquí estamos", thread_id=topic.thread_id)
+    await user.wait_for(has("aquí estamos"))
+
+
+async def test_plain_group_without_topics_relays_through_replies(
+    server: FakeBotAPI, core: Core, tmp_path: Path
+) -> None:
+    """In a group without forum topics, staff answer by replying to the card or to a relayed message."""
+    world = staff_world(server, core, tmp_path, forum=False)
+    await world.start()
+    try:
+        await grant(server, "volunteer", world.volunteer)
+        user = server.user(language_code="en")
+        await begin(user, "en")
+        await user.send("/human")
+        ask = await user.wait_for(lambda m: any(b.data == "h:0" for r in m.buttons for b in r))
+        await user.tap(data="h:0", message=ask)
+        card = await world.group.wait_for(has("🎫"))
+        await user.send("Is anyone there?")
+        relayed = await world.group.wait_for(has("Is anyone there?"))
+        await world.group.wait_idle(quiet=0.2)  # a person reads before answering
+        await world.volunteer.reply("Yes, I am here", to=relayed)
+        await user.wait_for(has("I am here"))
+        await world.volunteer.reply("Replying to the card works too", to=card)
+        await user.wait_for(has("card works too"))
+        await world.volunteer.send("Not a reply: stays in the group")
+        await user.wait_idle(quiet=0.4)
+        assert not any("stays in the group" in m.text for m in user.messages)
+    finally:
+        await world.shutdown()
