@@ -165,7 +165,7 @@ def build_services(
             office=OfficeHours.parse(settings.office_hours, settings.office_timezone),
             staff_language=settings.staff_language,
             note_marker=settings.note_marker,
-            remind_after=dt.timedelta(minutes=settings.remind_after_minutes),
+            remind_after=dt.timedelta(seconds=settings.remind_after_seconds),
         )
 
         async def handoff_sent(entry: Entry, message_id: int) -> None:
@@ -241,7 +241,7 @@ async def serve(
         background: list[asyncio.Task[None]] = []
         if services.outbox is not None and services.handoff is not None:
             await services.outbox.start()
-            background.append(asyncio.create_task(_remind_every_minute(services.handoff)))
+            background.append(asyncio.create_task(_remind(services.handoff, settings.reminder_check_seconds)))
         try:
             await dispatcher.start_polling(
                 bot,
@@ -269,10 +269,10 @@ async def _stop_when(stop: asyncio.Event, dispatcher: Dispatcher) -> None:
     await dispatcher.stop_polling()
 
 
-async def _remind_every_minute(handoff: Handoff) -> None:
+async def _remind(handoff: Handoff, every: float) -> None:
     """Staff get a reminder about tickets waiting too long; a failure is logged and the loop goes on."""
     while True:
-        await asyncio.sleep(60)
+        await asyncio.sleep(every)
         try:
             await handoff.remind()
         except Exception:

@@ -43,8 +43,10 @@ class Settings(BaseSettings):
     office_timezone: str = "America/Mexico_City"
     #: Staff messages in a topic starting with this stay internal.
     note_marker: str = "#"
-    #: Post a reminder when a ticket has waited this long without anyone taking it.
-    remind_after_minutes: int = Field(default=30, ge=1)
+    #: Post a reminder when a ticket has waited this long (seconds) without anyone taking it.
+    remind_after_seconds: int = Field(default=1800, ge=1)
+    #: How often the bot looks for tickets waiting too long (seconds).
+    reminder_check_seconds: float = Field(default=60.0, gt=0)
     #: Telegram's limit for one group: this many messages per window.
     group_messages_per_window: int = Field(default=20, ge=1)
     group_window_seconds: float = Field(default=60.0, gt=0)

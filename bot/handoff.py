@@ -26,6 +26,7 @@ from bot.storage.referrals import Referrals
 from bot.storage.tickets import Role, Ticket, Tickets, TicketStatus
 from bot.texts import T
 from flows.engine import OptionView
+from flows.verdict import evaluate
 
 log = logging.getLogger(__name__)
 
@@ -348,9 +349,11 @@ class Handoff:
         language = self.tr.text(participant.language, T.LANG_NAME)
         lines = [self.tr.text(lang, T.STAFF_CARD, id=ticket.id, language=language, since=ticket.opened_at.date())]
         if participant.outcome:
-            lines.append(
-                self.tr.text(lang, T.STAFF_RESULT, result=self.tr.text(lang, f"result.label.{participant.outcome}"))
-            )
+            result = self.tr.text(lang, f"result.label.{participant.outcome}")
+            lines.append(self.tr.text(lang, T.STAFF_RESULT, result=result))
+            verdict = evaluate(self.render.program, participant.session.answers)
+            for reason in (*verdict.failed, *verdict.uncertain, *verdict.pending):
+                lines.append(f"• {self.tr.text(lang, reason.text, date=reason.date)}")
         if ticket.share_answers:
             lines.append(self.tr.text(lang, T.CARD_ANSWERS))
             questionnaire = self.render.program.questionnaire

@@ -27,6 +27,7 @@ import contextlib
 import datetime as dt
 import logging
 import math
+import re
 import time
 import weakref
 from collections import deque
@@ -68,6 +69,7 @@ PERMANENT = (
     TelegramMigrateToChat,
 )
 
+_QUOTED = re.compile(r'"[^"]*"')
 _PENDING = (outbox.c.sent_at.is_(None), outbox.c.failed.is_(None))
 
 
@@ -297,6 +299,8 @@ class Outbox:
                     await self._sleep(delay)
                     continue
                 failures = 0
+                if self._stopping:  # stop() came during the read: start nothing new
+                    break
                 await self._sleep(self._dispatch(self._clock()))
         finally:
             await self._settle()
@@ -404,9 +408,8 @@ class Outbox:
                 chat.held_until = self._clock() + exc.retry_after
                 log.info("outbox chat held", extra={"chat": where, "retry_after": exc.retry_after})
             except PERMANENT as exc:
-                reason = _reason(exc)
-                await self._finish(entry, failed=reason)
-                log.warning("outbox message refused", extra={"chat": where, "reason": reason})
+                await self._finish(entry, failed=_reason(exc))
+                log.warning("outbox message refused", extra={"chat": where, "error": type(exc).__name__})
             except Exception as exc:  # 5xx, network, or anything unexpected: retried a bounded number of times
                 await self._retry_later(entry, chat, exc)
             else:
@@ -498,7 +501,12 @@ def _check(kind: str, payload: Mapping[str, Any]) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    """Why a row failed, short: the error type and Telegram's description (which never quotes the message)."""
+    """Why a row failed, short: the error type and Telegram's description, minus anything it quotes.
+
+    A description can quote a piece of the message ('Unsupported start tag "b"'); quoted parts are blanked.
+    Anything but a Telegram error gives its type only, since its text could be anything.
+    """
     if isinstance(exc, TelegramAPIError):
-        return f"{type(exc).__name__}: {exc.message}"[:120]
+        description = _QUOTED.sub('"…"', exc.message)
+        return f"{type(exc).__name__}: {description}"[:120]
     return type(exc).__name__

@@ -8,6 +8,7 @@ real use. Telegram's group limit is scaled down (20 messages per second instead 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +69,8 @@ def staff_world(server: FakeBotAPI, core: Core, tmp_path: Path, *, forum: bool) 
             "group_window_seconds": WINDOW,
             # Always on duty in these tests, whatever the clock says.
             "office_hours": "mon-sun 00:00-23:59",
+            "remind_after_seconds": 1,
+            "reminder_check_seconds": 0.2,
         }
     )
     server.set_rate_limits(per_group_per_minute=20, group_window_seconds=WINDOW)
@@ -115,6 +118,7 @@ async def test_request_opens_a_topic_with_a_card_and_relays_both_ways(staff: Sta
     card = await topic.wait_for(has("🎫"))
     assert "English" in card.text
     assert staff.es("result.label.needs_review") in card.text
+    assert staff.es("reason.e4", date=dt.date(2022, 10, 18)) in card.text  # why it needs review
     assert staff.core.translator.text("es", "q.passport") in card.text  # answers shared: in the staff language
 
     await user.send("Hello, I need help with my passport")
@@ -133,8 +137,10 @@ async def test_request_opens_a_topic_with_a_card_and_relays_both_ways(staff: Sta
 
     await staff.volunteer.edit(staff.volunteer.last_sent, "Can you send the expiry date, please?")
     await user.wait_until(lambda: reply.text.endswith("please?"))
-    mine = user.last_sent
-    await user.edit(mine, "my passport (edited)")
+    await user.send("My passport expired in 2021")
+    their_copy = await topic.wait_for(has("expired in 2021"))
+    await user.edit(user.last_sent, "My passport expired in 2020")
+    await topic.wait_until(lambda: their_copy.text.endswith("2020"))
     assert answer_to_user.text.startswith("Hola")
 
 
@@ -243,3 +249,30 @@ async def test_plain_group_without_topics_relays_through_replies(
         assert not any("stays in the group" in m.text for m in user.messages)
     finally:
         await world.shutdown()
+
+
+async def test_waiting_ticket_gets_a_reminder_and_topic_is_reused(staff: Staff) -> None:
+    """Nobody takes a ticket: staff are reminded. Closed and asked again, the person gets the same topic."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    reminder = await staff.group.wait_for(lambda m: m.topic_id is None and "⏰" in m.text, timeout=10)
+    assert "#1" in reminder.text
+    await staff.volunteer.send("/close", thread_id=topic.thread_id)
+    await user.wait_for(has("Our team closed this conversation"))
+    await user.send("/human")
+    ask = await user.wait_for(lambda m: any(b.data == "h:0" for r in m.buttons for b in r))
+    await user.tap(data="h:0", message=ask)
+    await topic.wait_for(lambda m: "🎫 Ticket #2" in m.text)
+    assert len(staff.group.topics) == 1
+
+
+async def test_revoked_volunteer_can_no_longer_write(staff: Staff) -> None:
+    """An admin revokes a volunteer: their next message in a topic reaches nobody."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    admin = staff.server.user(user_id=ADMIN_ID, language_code="en")
+    await admin.send(f"/revoke {staff.volunteer.id}")
+    await admin.wait_for(has("no longer has a staff role"))
+    await staff.volunteer.send("Still here?", thread_id=topic.thread_id)
+    await topic.wait_for(has(staff.es("staff.not_allowed")))
+    assert not any("Still here?" in m.text for m in user.messages)
