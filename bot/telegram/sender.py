@@ -115,12 +115,6 @@ class TelegramStaffApi:
             return "NOT_MODIFIED" in exc.message.upper()
         return True
 
-    async def close_topic(self, chat_id: int, thread_id: int) -> None:
-        try:
-            await self.bot.close_forum_topic(chat_id, thread_id)
-        except TelegramBadRequest as exc:
-            log.info("topic not closed", extra={"reason": exc.message[:80]})
-
     async def edit_text(self, chat_id: int, message_id: int, text: str) -> None:
         try:
             await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id)
