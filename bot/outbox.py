@@ -268,6 +268,7 @@ class Outbox:
         self._stopping, self._grace = True, grace
         self._wakeup.set()
         await asyncio.wait({task})  # not `await task`: cancelling stop() must not cancel the worker's settling
+        self._stopping = False
         if not task.cancelled() and (exc := task.exception()) is not None:
             raise exc
 
@@ -282,7 +283,6 @@ class Outbox:
 
     async def run(self) -> None:
         """The worker loop, until `stop()` or cancellation."""
-        self._stopping = False
         self._reload_all = True
         self._touched.clear()
         failures = 0
