@@ -73,7 +73,14 @@ def load_core(settings: Settings) -> Core:
     return Core(program, translator, Vocabulary.load())
 
 
-def conversation_for(core: Core, store: Store, settings: Settings, connector: Connector | None = None) -> Conversation:
+def conversation_for(
+    core: Core,
+    store: Store,
+    settings: Settings,
+    connector: Connector | None = None,
+    handoff: Handoff | None = None,
+) -> Conversation:
+    """The conversation service; without a connector or handoff (the terminal chat) those features say so."""
     return Conversation(
         core.program,
         store,
@@ -82,6 +89,7 @@ def conversation_for(core: Core, store: Store, settings: Settings, connector: Co
         clock=utc_now,
         default_language=settings.default_language,
         connector=connector,
+        handoff=handoff,
     )
 
 
@@ -148,6 +156,8 @@ def build_services(
         limits = ChatLimits(
             group_per_window=settings.group_messages_per_window, group_window=settings.group_window_seconds
         )
+        # The handoff puts into the outbox and the outbox reports deliveries back to it (to pair messages):
+        # the callback is bound once both exist.
         outbox = Outbox(
             store, staff_api.deliver, limits=limits, on_sent=lambda entry, message_id: handoff_sent(entry, message_id)
         )
@@ -172,16 +182,7 @@ def build_services(
             assert handoff is not None
             await handoff.sent(entry, message_id)
 
-    conversation = Conversation(
-        core.program,
-        store,
-        core.translator,
-        core.vocabulary,
-        clock=utc_now,
-        default_language=settings.default_language,
-        connector=connector,
-        handoff=handoff,
-    )
+    conversation = conversation_for(core, store, settings, connector, handoff)
     return Services(conversation, connector, admin, handoff, outbox)
 
 
