@@ -183,6 +183,8 @@ class Conversation:
             case ConfirmDelete(confirmed=True):
                 if self.connector is not None:
                     await self.connector.withdraw_all(participant)
+                if self.handoff is not None:
+                    await self.handoff.forget(participant)
                 await self.store.delete(participant.user_id)
                 log.info("participant deleted", extra={"user": hashed(participant.user_id)})
                 return self._closing_delete(lang, T.DELETE_DONE)

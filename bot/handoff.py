@@ -199,6 +199,12 @@ class Handoff:
             await self._close(ticket, self.tr.text(self.staff_language, T.STAFF_LEFT))
         return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_LEFT)),))
 
+    async def forget(self, participant: Participant) -> None:
+        """Before a person's data is erased: close their open ticket and tell staff why nobody will answer."""
+        ticket = await self.tickets.open_ticket_of(participant.user_id)
+        if ticket is not None:
+            await self._close(ticket, self.tr.text(self.staff_language, T.STAFF_ERASED))
+
     # ------------------------------------------------------------------ the staff's side
 
     async def role_of(self, user_id: int) -> Role | None:

@@ -85,6 +85,7 @@ class T(StrEnum):
     STAFF_NOT_ADVISOR = "staff.not_advisor"
     STAFF_CLOSED = "staff.closed"
     STAFF_LEFT = "staff.left"
+    STAFF_ERASED = "staff.erased"
     STAFF_NOT_ALLOWED = "staff.not_allowed"
     STAFF_USAGE = "staff.usage"
     STAFF_QUEUE_HEADER = "staff.queue_header"

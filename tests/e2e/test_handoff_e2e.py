@@ -276,3 +276,16 @@ async def test_revoked_volunteer_can_no_longer_write(staff: Staff) -> None:
     await staff.volunteer.send("Still here?", thread_id=topic.thread_id)
     await topic.wait_for(has(staff.es("staff.not_allowed")))
     assert not any("Still here?" in m.text for m in user.messages)
+
+
+async def test_delete_during_a_conversation_closes_the_ticket(staff: Staff) -> None:
+    """/delete while talking to staff closes the ticket and tells staff; their later messages reach nobody."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    await user.send("/delete")
+    confirm = await user.wait_for(lambda m: any(b.data == "d:1" for r in m.buttons for b in r))
+    await user.tap(data="d:1", message=confirm)
+    await topic.wait_for(has(staff.es("staff.erased")))
+    await staff.volunteer.send("¿Sigues ahí?", thread_id=topic.thread_id)
+    await staff.group.wait_idle(quiet=0.4)
+    assert not any("Sigues" in m.text for m in user.messages)
