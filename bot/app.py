@@ -148,7 +148,7 @@ def build_services(
 ) -> Services:
     referrals = Referrals(store)
     tickets = Tickets(store)
-    connector = Connector(referrals, store, core.translator, core.program, sender, utc_now)
+    connector = Connector(referrals, store, core.translator, core.program, sender, utc_now, settings.default_language)
     admin = Admin(referrals, core.translator, utc_now, settings.admin_ids, tickets)
     handoff = outbox = None
     if settings.staff_chat_id is not None and staff_bot is not None:

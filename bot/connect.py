@@ -22,7 +22,6 @@ from bot.render import Renderer
 from bot.storage import Participant, Store
 from bot.storage.referrals import Referral, Referrals, ReferResult, Status, iso_week
 from bot.texts import T
-from flows import engine
 from flows.directory import Offer, Organisation
 from flows.loader import Program
 from flows.matching import Seeker, match
@@ -71,8 +70,10 @@ class Connector:
         program: Program,
         messenger: Messenger,
         clock: Callable[[], dt.datetime],
+        default_language: str = "es",
     ) -> None:
         self.referrals = referrals
+        self.default_language = default_language
         self.people = people
         self.tr = translator
         self.program = program
@@ -188,7 +189,8 @@ class Connector:
         referral = await self.referrals.referral(decision.referral_id)
         org = await self.referrals.organisation(referral.org_id) if referral else None
         if referral is None or org is None:
-            return Reply(toast=self.tr.text("en", T.CARD_CLOSED))
+            # A card for a referral that no longer exists: no organisation to take the language from.
+            return Reply(toast=self.tr.text(self.default_language, T.CARD_CLOSED))
         lang = _org_language(org)
         if member_id not in org.members:
             log.warning(
@@ -249,18 +251,6 @@ class Connector:
         lines.append(self.tr.text(lang, T.ORGS_FREE))
         return "\n".join(lines)
 
-    def summary(self, lang: str, participant: Participant) -> list[str]:
-        """The person's answers as they read them: one line per question on their path."""
-        questionnaire = self.program.questionnaire
-        lines = []
-        for question_id in participant.session.history:
-            question = questionnaire.question(question_id)
-            option = question.option(participant.session.answers[question_id])
-            if option is not None:
-                label = self.render.option_label(lang, engine.OptionView(option.id, option.text, option.date))
-                lines.append(f"• {self.tr.text(lang, question.text)} {label}")
-        return lines
-
     def _sharing_screen(self, participant: Participant, contact: Contact, org: Organisation) -> Outgoing:
         lang = participant.language
         text = "\n".join(
@@ -270,7 +260,7 @@ class Connector:
                 self.tr.text(lang, T.CONSENT_LANGUAGE, language=self.tr.text(lang, T.LANG_NAME)),
                 self.tr.text(lang, T.CONSENT_CONTACT, contact=contact.render()),
                 self.tr.text(lang, T.CONSENT_ANSWERS),
-                *self.summary(lang, participant),
+                *self.render.answers(lang, participant.session),
                 "",
                 self.tr.text(lang, T.ORGS_FREE),
             ]
@@ -291,7 +281,7 @@ class Connector:
                 self.tr.text(lang, T.CARD_LANGUAGE, language=self.tr.text(participant.language, T.LANG_NAME)),
                 self.tr.text(lang, T.CARD_CONTACT, contact=contact.render()),
                 self.tr.text(lang, T.CARD_ANSWERS),
-                *self.summary(lang, participant),
+                *self.render.answers(lang, participant.session),
                 "",
                 self.tr.text(lang, T.CARD_FREE),
             ]

@@ -25,7 +25,6 @@ from bot.storage import Participant, Store
 from bot.storage.referrals import Referrals
 from bot.storage.tickets import Role, Ticket, Tickets, TicketStatus
 from bot.texts import T
-from flows.engine import OptionView
 from flows.verdict import evaluate
 
 log = logging.getLogger(__name__)
@@ -225,7 +224,7 @@ class Handoff:
             log.warning("relay refused: not staff", extra={"user": hashed(message.sender_id), "ticket": ticket.id})
             return self.tr.text(self.staff_language, T.STAFF_NOT_ALLOWED)
         if text.startswith("/"):
-            return await self._command(ticket, message, role, text)
+            return await self._command(ticket, message, text)
         if text.startswith(self.note_marker):
             return None  # an internal note
         payload: dict[str, object] = {
@@ -289,7 +288,7 @@ class Handoff:
 
     # ------------------------------------------------------------------ internals
 
-    async def _command(self, ticket: Ticket, message: StaffMessage, role: Role, text: str) -> str | None:
+    async def _command(self, ticket: Ticket, message: StaffMessage, text: str) -> str | None:
         lang, now = self.staff_language, self.clock()
         words = text.split()
         name = words[0].lstrip("/").split("@", 1)[0]
@@ -360,13 +359,7 @@ class Handoff:
                 lines.append(f"• {self.tr.text(lang, reason.text, date=reason.date)}")
         if ticket.share_answers:
             lines.append(self.tr.text(lang, T.CARD_ANSWERS))
-            questionnaire = self.render.program.questionnaire
-            for question_id in participant.session.history:
-                question = questionnaire.question(question_id)
-                option = question.option(participant.session.answers[question_id])
-                if option is not None:
-                    label = self.render.option_label(lang, OptionView(option.id, option.text, option.date))
-                    lines.append(f"• {self.tr.text(lang, question.text)} {label}")
+            lines += self.render.answers(lang, participant.session)
         else:
             lines.append(self.tr.text(lang, T.STAFF_NO_ANSWERS))
         for referral in await self.referrals.of_person(participant.user_id):

@@ -19,6 +19,7 @@ from flows.engine import (
     OutcomeReached,
     QuestionAsked,
     Restarted,
+    Session,
 )
 from flows.loader import Program
 from flows.verdict import Reason
@@ -60,6 +61,20 @@ class Renderer:
         if lead:
             out.append(Outgoing("\n\n".join(lead)))
         return out
+
+    def answers(self, language: str, session: Session) -> list[str]:
+        """A person's answers as they read them, one "• question answer" line per question on their path.
+
+        Shared with an organisation (after Share) and with staff (if the person agreed).
+        """
+        lines = []
+        for question_id in session.history:
+            question = self.program.questionnaire.question(question_id)
+            option = question.option(session.answers[question_id])
+            if option is not None:
+                label = self.option_label(language, OptionView(option.id, option.text, option.date))
+                lines.append(f"• {self.tr.text(language, question.text)} {label}")
+        return lines
 
     def chosen(self, language: str, event: AnswerRecorded) -> str:
         """The tapped question's message once answered: its question and the answer, without buttons."""

@@ -130,12 +130,13 @@ def staff_message(message: Message) -> StaffMessage:
     )
 
 
-async def on_staff_message(message: Message, handoff: Handoff | None, sender: TelegramSender) -> None:
+async def on_staff_message(message: Message, handoff: Handoff | None) -> None:
     if handoff is None or (message.from_user is not None and message.from_user.is_bot):
         return
-    notice = await handoff.from_staff(staff_message(message))
+    written = staff_message(message)
+    notice = await handoff.from_staff(written)
     if notice is not None:
-        await handoff.outbox.put(message.chat.id, "text", {"text": notice}, thread_id=staff_message(message).thread_id)
+        await handoff.outbox.put(message.chat.id, "text", {"text": notice}, thread_id=written.thread_id)
 
 
 async def on_staff_edit(message: Message, handoff: Handoff | None) -> None:
