@@ -23,7 +23,10 @@ from flows.directory import DirectoryError, parse_directory
 
 COMMANDS = (
     "orgs", "org_pause", "org_resume", "org_capacity", "org_set", "referrals", "referrals_csv", "grant", "revoke",
+    "broadcast", "broadcasts", "cancel",
 )  # fmt: skip
+#: The commands the broadcast composer answers (bot.compose), not `Admin.handle`.
+BROADCAST_COMMANDS = ("broadcast", "broadcasts", "cancel")
 
 
 @dataclass(frozen=True)

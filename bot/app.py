@@ -19,6 +19,8 @@ from aiogram.utils.token import TokenValidationError
 
 from bot import logs
 from bot.admin import Admin
+from bot.broadcast import Broadcaster, Subscriptions
+from bot.compose import Composer
 from bot.config import Settings
 from bot.connect import Connector
 from bot.conversation import Conversation
@@ -28,11 +30,13 @@ from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
 from bot.render import Renderer
 from bot.storage import SqlStore, Store, open_store
+from bot.storage.broadcasts import Broadcasts
 from bot.storage.referrals import Referrals
 from bot.storage.tickets import Tickets
 from bot.telegram.handlers import build_routers
 from bot.telegram.middlewares import OnePersonAtATime, RetryRequests
-from bot.telegram.sender import TelegramSender, TelegramStaffApi
+from bot.telegram.pacing import Pacer, PaceSends
+from bot.telegram.sender import TelegramSender, TelegramStaffApi, broadcast_sender
 from bot.texts import COMMANDS, T, transport_keys
 from flows.loader import PROGRAMS_DIR, Program, load_program
 from flows.replies import Vocabulary
@@ -79,6 +83,7 @@ def conversation_for(
     settings: Settings,
     connector: Connector | None = None,
     handoff: Handoff | None = None,
+    subscriptions: Subscriptions | None = None,
 ) -> Conversation:
     """The conversation service; without a connector or handoff (the terminal chat) those features say so."""
     return Conversation(
@@ -90,6 +95,7 @@ def conversation_for(
         default_language=settings.default_language,
         connector=connector,
         handoff=handoff,
+        subscriptions=subscriptions,
     )
 
 
@@ -101,6 +107,8 @@ def build_dispatcher(services: Services, sender: TelegramSender, staff_chat_id: 
         connector=services.connector,
         admin=services.admin,
         handoff=services.handoff,
+        composer=services.composer,
+        broadcaster=services.broadcaster,
     )
     dispatcher.update.outer_middleware(OnePersonAtATime())
     dispatcher.include_routers(*build_routers(staff_chat_id))
@@ -124,12 +132,22 @@ def build_dispatcher(services: Services, sender: TelegramSender, staff_chat_id: 
     return dispatcher
 
 
-def make_bot(settings: Settings, token: str, *, retry: bool = True) -> Bot:
-    """A Bot on the configured API; `retry=False` for the outbox, which schedules its own retries per chat."""
+def make_bot(settings: Settings, token: str, pacing: PaceSends, *, retry: bool = True) -> Bot:
+    """A Bot on the configured API, paced with every other Bot of the process.
+
+    `retry=False` for the outbox and broadcasts, which schedule their own retries.
+    """
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
     if retry:
-        session.middleware(RetryRequests())
+        session.middleware(RetryRequests())  # outermost: every retry waits for a send slot again
+    session.middleware(pacing)
     return Bot(token, session=session, default=DefaultBotProperties(link_preview_is_disabled=True))
+
+
+def pacing_for(settings: Settings) -> PaceSends:
+    """The process's send pace: Telegram's free limit for everything, and the paid one for paid broadcasts."""
+    paid = Pacer(settings.paid_broadcast_rate) if settings.paid_broadcast else None
+    return PaceSends(Pacer(settings.send_rate), paid)
 
 
 @dataclass
@@ -139,20 +157,42 @@ class Services:
     conversation: Conversation
     connector: Connector
     admin: Admin
+    composer: Composer
+    broadcaster: Broadcaster
     handoff: Handoff | None = None
     outbox: Outbox | None = None
 
 
 def build_services(
-    settings: Settings, core: Core, store: SqlStore, sender: TelegramSender, staff_bot: Bot | None
+    settings: Settings, core: Core, store: SqlStore, sender: TelegramSender, plain_bot: Bot, pacing: PaceSends
 ) -> Services:
+    """Every service, wired. `plain_bot` does not retry by itself: the outbox and broadcasts schedule retries."""
     referrals = Referrals(store)
     tickets = Tickets(store)
     connector = Connector(referrals, store, core.translator, core.program, sender, utc_now, settings.default_language)
     admin = Admin(referrals, core.translator, utc_now, settings.admin_ids, tickets)
+    broadcasts = Broadcasts(store)
+    broadcaster = Broadcaster(
+        broadcasts,
+        broadcast_sender(plain_bot, paid=settings.paid_broadcast),
+        sender,
+        pacing.paid or pacing.free,
+        core.translator,
+        now=utc_now,
+        concurrency=settings.broadcast_concurrency,
+        progress_every=settings.broadcast_progress_seconds,
+    )
+    composer = Composer(
+        broadcasts,
+        core.translator,
+        core.program,
+        utc_now,
+        timezone=settings.office_timezone,
+        on_submit=broadcaster.wake,
+    )
     handoff = outbox = None
-    if settings.staff_chat_id is not None and staff_bot is not None:
-        staff_api = TelegramStaffApi(staff_bot)
+    if settings.staff_chat_id is not None:
+        staff_api = TelegramStaffApi(plain_bot)
         limits = ChatLimits(
             group_per_window=settings.group_messages_per_window, group_window=settings.group_window_seconds
         )
@@ -182,8 +222,9 @@ def build_services(
             assert handoff is not None
             await handoff.sent(entry, message_id)
 
-    conversation = conversation_for(core, store, settings, connector, handoff)
-    return Services(conversation, connector, admin, handoff, outbox)
+    subscriptions = Subscriptions(broadcasts, broadcaster)
+    conversation = conversation_for(core, store, settings, connector, handoff, subscriptions)
+    return Services(conversation, connector, admin, composer, broadcaster, handoff, outbox)
 
 
 async def register_commands(bot: Bot, translator: Translator, default_language: str) -> None:
@@ -219,8 +260,9 @@ async def serve(
     """Connect to the Bot API and the store, then long-poll until a signal (or `stop`, for tests) ends it."""
     assert settings.bot_token is not None
     logs.guard_third_party()
+    pacing = pacing_for(settings)
     try:
-        bot = make_bot(settings, settings.bot_token.get_secret_value().strip())
+        bot = make_bot(settings, settings.bot_token.get_secret_value().strip(), pacing)
     except TokenValidationError:
         print("BOT_TOKEN does not look like a Telegram token (digits, a colon, then letters).", file=sys.stderr)
         return 3
@@ -235,14 +277,15 @@ async def serve(
         await bot.delete_webhook(drop_pending_updates=False)
         await register_commands(bot, core.translator, settings.default_language)
         sender = TelegramSender(bot)
-        staff_bot = make_bot(settings, settings.bot_token.get_secret_value().strip(), retry=False)
-        services = build_services(settings, core, store, sender, staff_bot)
+        plain_bot = make_bot(settings, settings.bot_token.get_secret_value().strip(), pacing, retry=False)
+        services = build_services(settings, core, store, sender, plain_bot, pacing)
         dispatcher = build_dispatcher(services, sender, settings.staff_chat_id)
         stopper = asyncio.create_task(_stop_when(stop, dispatcher)) if stop is not None else None
         background: list[asyncio.Task[None]] = []
         if services.outbox is not None and services.handoff is not None:
             await services.outbox.start()
             background.append(asyncio.create_task(_remind(services.handoff, settings.reminder_check_seconds)))
+        await services.broadcaster.start()
         try:
             await dispatcher.start_polling(
                 bot,
@@ -256,9 +299,10 @@ async def serve(
                 stopper.cancel()
             for task in background:
                 task.cancel()
+            await services.broadcaster.stop()
             if services.outbox is not None:
                 await services.outbox.stop()
-            await staff_bot.session.close()
+            await plain_bot.session.close()
         return 0
     finally:
         await bot.session.close()

@@ -50,3 +50,15 @@ class Settings(BaseSettings):
     #: Telegram's limit for one group: this many messages per window.
     group_messages_per_window: int = Field(default=20, ge=1)
     group_window_seconds: float = Field(default=60.0, gt=0)
+
+    # ---- broadcasts (/broadcast)
+    #: Messages per second the bot sends in all: Telegram's free limit is about 30 (raise it only for a test server).
+    send_rate: float = Field(default=30.0, gt=0)
+    #: Send broadcasts as paid broadcasts (allow_paid_broadcast: up to 1,000 a second, 0.1 Telegram Star each,
+    #: taken from the bot's balance). Off: broadcasts share the free 30 a second, behind people's replies.
+    paid_broadcast: bool = False
+    paid_broadcast_rate: float = Field(default=1000.0, gt=0, le=1000.0)
+    #: Broadcast sends in flight at once (they still wait for the rate).
+    broadcast_concurrency: int = Field(default=16, ge=1, le=200)
+    #: How often the admin's progress message is edited, at most (seconds).
+    broadcast_progress_seconds: float = Field(default=5.0, ge=1.0)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from bot.broadcast import Subscriptions
 from bot.connect import Connector, Contact
 from bot.handoff import Handoff
 from bot.i18n import Translator
@@ -20,8 +21,10 @@ from bot.intents import (
     AskHuman,
     AskLanguage,
     ChooseLanguage,
+    Compose,
     ConfirmDelete,
     Consent,
+    ControlBroadcast,
     Decide,
     GoBack,
     Help,
@@ -35,6 +38,8 @@ from bot.intents import (
     ShowPrivacy,
     Start,
     StartOver,
+    StopUpdates,
+    Subscribe,
     Typed,
     Withdraw,
 )
@@ -81,6 +86,7 @@ class Conversation:
         default_language: str = "es",
         connector: Connector | None = None,
         handoff: Handoff | None = None,
+        subscriptions: Subscriptions | None = None,
     ) -> None:
         self.program = program
         self.store = store
@@ -90,6 +96,7 @@ class Conversation:
         self.default_language = default_language
         self.connector = connector
         self.handoff = handoff
+        self.subscriptions = subscriptions
         self.render = Renderer(translator, program)
 
     async def handle(self, person: Person, intent: Intent, *, update_id: int | None = None) -> Reply:
@@ -137,6 +144,8 @@ class Conversation:
                 return Reply((Outgoing(self.tr.text(self.default_language, T.PRIVACY_TEXT)),))
             case AskDelete() | ConfirmDelete():
                 return Reply((Outgoing(self.tr.text(self.default_language, T.DELETE_NOTHING)),))
+            case StopUpdates() | Subscribe():
+                return Reply((Outgoing(self.tr.text(self.default_language, T.UPDATES_NOTHING)),))
             case Start(language_hint=hint):
                 return Reply((self.render.language_picker(known_language(hint, self.tr.languages)),))
         # Anything else before consent (a stale button, text, a sticker): offer the languages again.
@@ -185,6 +194,8 @@ class Conversation:
                     await self.connector.withdraw_all(participant)
                 if self.handoff is not None:
                     await self.handoff.forget(participant)
+                if self.subscriptions is not None:
+                    self.subscriptions.left(participant.user_id)
                 await self.store.delete(participant.user_id)
                 log.info("participant deleted", extra={"user": hashed(participant.user_id)})
                 return self._closing_delete(lang, T.DELETE_DONE)
@@ -198,6 +209,10 @@ class Conversation:
                 return Reply()  # an intake chat's button, routed to the connector by the Telegram layer
             case AskHuman() | ShareWithHuman() | LeaveHandoff():
                 return await self._handoff(participant, intent, update_id)
+            case StopUpdates() | Subscribe():
+                return await self._updates(participant, intent)
+            case Compose() | ControlBroadcast():
+                return Reply()  # admin buttons, routed to the composer by the Telegram layer
         raise TypeError(f"unhandled intent {intent!r}")
 
     async def _handoff(
@@ -213,6 +228,19 @@ class Conversation:
         left = await self.handoff.leave(participant)
         where = await self._step(participant, engine.Show(), update_id, quiet=True)
         return Reply((*left.messages, *where.messages))
+
+    async def _updates(self, participant: Participant, intent: StopUpdates | Subscribe) -> Reply:
+        lang = participant.language
+        if self.subscriptions is None:
+            return Reply((Outgoing(self.tr.text(lang, T.UPDATES_NOTHING)),))
+        if isinstance(intent, StopUpdates):
+            await self.subscriptions.stop(participant.user_id, self.clock())
+            log.info("updates stopped", extra={"user": hashed(participant.user_id)})
+            return Reply((Outgoing(self.tr.text(lang, T.UPDATES_STOPPED)),))
+        if await self.subscriptions.subscribe(participant.user_id):
+            log.info("updates resumed", extra={"user": hashed(participant.user_id)})
+            return Reply((Outgoing(self.tr.text(lang, T.UPDATES_SUBSCRIBED)),))
+        return Reply((Outgoing(self.tr.text(lang, T.UPDATES_ALREADY)),))
 
     async def _typed(self, participant: Participant, text: str, update_id: int | None) -> Reply:
         session, lang = participant.session, participant.language

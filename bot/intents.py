@@ -132,6 +132,32 @@ class LeaveHandoff:
     """/bot: back to the questionnaire, closing the conversation with staff."""
 
 
+@dataclass(frozen=True)
+class StopUpdates:
+    """/stop: no more program updates."""
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """/subscribe: program updates again."""
+
+
+@dataclass(frozen=True)
+class Compose:
+    """A button of the admin's broadcast composer: `action` (skip, fallback, filter, set, …) and its value."""
+
+    action: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class ControlBroadcast:
+    """Pause, resume or cancel a broadcast, from its progress message or /broadcasts."""
+
+    broadcast_id: int
+    action: str
+
+
 Intent = (
     Start
     | AskLanguage
@@ -154,6 +180,10 @@ Intent = (
     | AskHuman
     | ShareWithHuman
     | LeaveHandoff
+    | StopUpdates
+    | Subscribe
+    | Compose
+    | ControlBroadcast
 )
 
 
@@ -171,5 +201,7 @@ def command_intent(command: str, language_hint: str | None = None) -> Intent | N
         "organisations": ShowOrganisations(),
         "human": AskHuman(),
         "bot": LeaveHandoff(),
+        "stop": StopUpdates(),
+        "subscribe": Subscribe(),
     }
     return intents.get(name)

@@ -408,7 +408,7 @@ class Outbox:
                 chat.held_until = self._clock() + exc.retry_after
                 log.info("outbox chat held", extra={"chat": where, "retry_after": exc.retry_after})
             except PERMANENT as exc:
-                await self._finish(entry, failed=_reason(exc))
+                await self._finish(entry, failed=failure_reason(exc))
                 log.warning("outbox message refused", extra={"chat": where, "error": type(exc).__name__})
             except Exception as exc:  # 5xx, network, or anything unexpected: retried a bounded number of times
                 await self._retry_later(entry, chat, exc)
@@ -430,7 +430,7 @@ class Outbox:
     async def _retry_later(self, entry: Entry, chat: _Chat, exc: Exception) -> None:
         attempts = entry.attempts + 1
         if attempts >= self._max_attempts:
-            reason = f"gave up: {_reason(exc)}"
+            reason = f"gave up: {failure_reason(exc)}"
             await self._finish(entry, failed=reason, attempts=attempts)
             log.warning("outbox gave up", extra={"chat": hashed(entry.chat_id), "attempts": attempts})
             return
@@ -500,7 +500,7 @@ def _check(kind: str, payload: Mapping[str, Any]) -> None:
         raise ValueError("a copy entry needs integer 'from_chat_id' and 'message_id'")
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
     """Why a row failed, short: the error type and Telegram's description, minus anything it quotes.
 
     A description can quote a piece of the message ('Unsupported start tag "b"'); quoted parts are blanked.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from bot.intents import Intent
 
-#: Telegram refuses longer texts.
+#: Telegram refuses longer texts, and longer captions under a photo or document.
 MAX_TEXT = 4096
+MAX_CAPTION = 1024
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,21 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class FileRef:
+    """A file Telegram already has (an admin sent it), sent again by its id; the text becomes its caption."""
+
+    kind: Literal["photo", "document"]
+    file_id: str
+
+
+@dataclass(frozen=True)
 class Outgoing:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     attachment: Attachment | None = None
+    file: FileRef | None = None
+    #: The text is Telegram HTML (an admin's formatted broadcast), not plain text.
+    html: bool = False
 
 
 @dataclass(frozen=True)

@@ -118,15 +118,68 @@ class T(StrEnum):
     ADMIN_REFERRALS_HEADER = "admin.referrals_header"
     ADMIN_REFERRALS_NONE = "admin.referrals_none"
     ADMIN_EXPORT_CAPTION = "admin.export_caption"
+    UPDATES_STOPPED = "updates.stopped"
+    UPDATES_SUBSCRIBED = "updates.subscribed"
+    UPDATES_ALREADY = "updates.already"
+    UPDATES_NOTHING = "updates.nothing"
+    BC_START = "bc.start"
+    BC_ASK_VERSION = "bc.ask_version"
+    BC_SKIP = "bc.skip"
+    BC_DISCARD = "bc.discard"
+    BC_DISCARDED = "bc.discarded"
+    BC_NEED_TEXT = "bc.need_text"
+    BC_TOO_LONG = "bc.too_long"
+    BC_NEED_ONE = "bc.need_one"
+    BC_ASK_FALLBACK = "bc.ask_fallback"
+    BC_AUDIENCE = "bc.audience"
+    BC_EVERYONE = "bc.everyone"
+    BC_PICK_VALUE = "bc.pick_value"
+    BC_HANDOFF_YES = "bc.handoff_yes"
+    BC_CLEAR = "bc.clear"
+    BC_CONTINUE = "bc.continue"
+    BC_PREVIEW_OF = "bc.preview_of"
+    BC_SUMMARY = "bc.summary"
+    BC_SUMMARY_FALLBACK = "bc.summary_fallback"
+    BC_SEND_NOW = "bc.send_now"
+    BC_SCHEDULE = "bc.schedule"
+    BC_CHANGE_AUDIENCE = "bc.change_audience"
+    BC_QUEUED = "bc.queued"
+    BC_ASK_WHEN = "bc.ask_when"
+    BC_BAD_WHEN = "bc.bad_when"
+    BC_PAST_WHEN = "bc.past_when"
+    BC_SCHEDULED = "bc.scheduled"
+    BC_WHEN = "bc.when"
+    BC_NO_DRAFT = "bc.no_draft"
+    BC_LIST_TITLE = "bc.list_title"
+    BC_LIST_EMPTY = "bc.list_empty"
+    BC_LIST_ITEM = "bc.list_item"
+    BC_PROGRESS_TITLE = "bc.progress_title"
+    BC_PROGRESS_COUNTS = "bc.progress_counts"
+    BC_PROGRESS_ETA = "bc.progress_eta"
+    BC_PAUSE = "bc.pause"
+    BC_RESUME = "bc.resume"
+    BC_CANCEL = "bc.cancel"
+    BC_REPORT_TITLE = "bc.report_title"
+    BC_REPORT_COUNTS = "bc.report_counts"
+    BC_REPORT_REASONS = "bc.report_reasons"
+    BC_CONTROL_REFUSED = "bc.control_refused"
 
 
 #: Telegram commands, in menu order, each described by `cmd.<name>`.
-COMMANDS = ("start", "back", "restart", "language", "organisations", "human", "help", "privacy", "delete")
+COMMANDS = (
+    "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "stop", "subscribe", "delete",
+)  # fmt: skip
 
 MONTHS = tuple(f"date.month.{n}" for n in range(1, 13))
 
 #: Ticket statuses shown in the staff queue, each described by `staff.status.<name>`.
 QUEUED_STATUSES = ("waiting", "escalated")
+
+#: A broadcast's states, audience dimensions and the referral statuses it can filter on, each with a label
+#: (`bc.state.<name>`, `bc.dimension.<name>`, `bc.referral.<name>`).
+BROADCAST_STATES = ("queued", "scheduled", "running", "paused", "cancelled", "done")
+AUDIENCE_DIMENSIONS = ("language", "outcome", "nationality", "country", "referral", "handoff")
+REFERRAL_STATUSES = ("pending", "accepted", "declined", "withdrawn", "undelivered")
 
 #: What an organisation can offer, each described by `offer.<name>`.
 OFFERS = ("find_supporter", "act_as_supporter", "legal_advice", "travel_help")
@@ -140,4 +193,7 @@ def transport_keys() -> set[str]:
         *(f"offer.{o}" for o in OFFERS),
         *(f"result.label.{outcome}" for outcome in OUTCOMES),
         *(f"staff.status.{status}" for status in QUEUED_STATUSES),
+        *(f"bc.state.{state}" for state in BROADCAST_STATES),
+        *(f"bc.dimension.{d}" for d in AUDIENCE_DIMENSIONS),
+        *(f"bc.referral.{status}" for status in REFERRAL_STATUSES),
     }

@@ -152,3 +152,60 @@ relayed = Table(
     Column("direction", String(4), nullable=False),
     Index("ix_relayed_staff", "staff_message_id"),
 )
+
+# An NGO's message to many people. A draft while an admin composes it (`step` is where the composer is), then
+# queued, scheduled, running, paused, cancelled or done. `versions` holds each language's message
+# ({"es": {"text": ..., "photo": file_id | None, "document": file_id | None}}); `audience` the segment's filters.
+# `report` keeps the final counts, which stay right after recipients delete themselves.
+broadcasts = Table(
+    "broadcasts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_by", BigInteger, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("step", String(24), nullable=True),
+    Column("versions", JSON, nullable=False),
+    Column("fallback", String(8), nullable=True),
+    Column("audience", JSON, nullable=False),
+    Column("scheduled_for", DateTime(timezone=True), nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("progress_message_id", BigInteger, nullable=True),
+    Column("report", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Index("ix_broadcasts_status", "status"),
+)
+
+# One row per person a broadcast goes to, fixed when it starts. A person who deletes themselves takes their rows
+# with them. `reason` is Telegram's refusal, never the message.
+broadcast_recipients = Table(
+    "broadcast_recipients",
+    metadata,
+    Column("broadcast_id", Integer, ForeignKey("broadcasts.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "user_id",
+        BigInteger,
+        ForeignKey("participants.user_id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("chat_id", BigInteger, nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("reason", String(120), nullable=True),
+    Column("done_at", DateTime(timezone=True), nullable=True),
+    Index("ix_broadcast_recipients_status", "broadcast_id", "status", "user_id"),
+)
+
+# People who get no broadcasts: they sent /stop ("stopped"), or Telegram refused them because they blocked the
+# bot or their account is gone ("unreachable", which lapses once they write to the bot again). No row: subscribed.
+broadcast_optouts = Table(
+    "broadcast_optouts",
+    metadata,
+    Column("user_id", BigInteger, ForeignKey("participants.user_id", ondelete="CASCADE"), primary_key=True),
+    Column("reason", String(12), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)

@@ -8,8 +8,10 @@ from bot.intents import (
     Answer,
     AskHuman,
     ChooseLanguage,
+    Compose,
     ConfirmDelete,
     Consent,
+    ControlBroadcast,
     Decide,
     GoBack,
     Intent,
@@ -66,6 +68,20 @@ class DecideCb(CallbackData, prefix="r"):
     ok: bool
 
 
+class ComposeCb(CallbackData, prefix="bc"):
+    """A composer button. Only the admin whose draft it is can use it: the draft is looked up by who taps."""
+
+    act: str
+    val: str = ""
+
+
+class ControlCb(CallbackData, prefix="bx"):
+    """Pause/resume/cancel a broadcast; admin rights are checked when tapped."""
+
+    id: int
+    act: str
+
+
 def pack(intent: Intent) -> str:
     """The callback data a button with this intent carries."""
     match intent:
@@ -91,6 +107,10 @@ def pack(intent: Intent) -> str:
             return HumanCb().pack()
         case ShareWithHuman(share=share):
             return HumanCb(share=share).pack()
+        case Compose(action=act, value=val):
+            return ComposeCb(act=act, val=val).pack()
+        case ControlBroadcast(broadcast_id=broadcast_id, action=act):
+            return ControlCb(id=broadcast_id, act=act).pack()
     raise ValueError(f"no button can carry {intent!r}")
 
 
@@ -98,6 +118,7 @@ def unpack(data: str) -> Intent | None:
     """The intent behind callback data, or None for data this bot never issued."""
     kinds: tuple[type[CallbackData], ...] = (
         AnswerCb, BackCb, LanguageCb, ConsentCb, DeleteCb, OrganisationCb, ShareCb, WithdrawCb, DecideCb, HumanCb,
+        ComposeCb, ControlCb,
     )  # fmt: skip
     for kind in kinds:
         try:
@@ -127,4 +148,8 @@ def unpack(data: str) -> Intent | None:
                 return AskHuman()
             case HumanCb(share=share):
                 return ShareWithHuman(share=bool(share))
+            case ComposeCb(act=act, val=val):
+                return Compose(act, val)
+            case ControlCb(id=broadcast_id, act=act):
+                return ControlBroadcast(broadcast_id, act)
     return None

@@ -12,7 +12,9 @@ import logging
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message, Update, User
 
-from bot.admin import Admin, parse_command
+from bot.admin import BROADCAST_COMMANDS, Admin, parse_command
+from bot.broadcast import Broadcaster
+from bot.compose import Composer, Draftable
 from bot.connect import Connector
 from bot.conversation import Conversation, Person, known_language
 from bot.handoff import Handoff, StaffMessage
@@ -21,7 +23,9 @@ from bot.intents import (
     AskHuman,
     AskLanguage,
     ChooseLanguage,
+    Compose,
     ConfirmDelete,
+    ControlBroadcast,
     Decide,
     Help,
     Intent,
@@ -29,13 +33,17 @@ from bot.intents import (
     Media,
     ShowPrivacy,
     Start,
+    StopUpdates,
+    Subscribe,
     Typed,
     command_intent,
 )
 from bot.logs import hashed
-from bot.outgoing import Reply
+from bot.outgoing import FileRef, Reply
+from bot.storage.broadcasts import Broadcast
 from bot.telegram.callbacks import unpack
 from bot.telegram.sender import TelegramSender
+from bot.texts import T
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +51,11 @@ log = logging.getLogger(__name__)
 def build_routers(staff_chat_id: int | None) -> list[Router]:
     """In the order they are consulted: admin commands, the staff group, intake chats, then everyone's conversation."""
     admin = Router(name="admin")
-    admin.message.filter(F.chat.type == "private", F.text, F.from_user)
-    admin.message.register(on_admin_command, is_admin_command)
+    admin.message.filter(F.chat.type == "private", F.from_user)
+    admin.message.register(on_admin_command, F.text, is_admin_command)
+    admin.message.register(on_compose_message, is_composing)
+    admin.callback_query.filter(F.message.chat.type == "private")
+    admin.callback_query.register(on_admin_button, is_admin_button)
 
     staff = Router(name="staff")
     if staff_chat_id is not None:
@@ -83,7 +94,10 @@ def message_intent(message: Message) -> Intent:
 
 
 #: What a person in a conversation with staff can still do: leave it, ask about privacy, erase their data.
-_DURING_HANDOFF = (LeaveHandoff, AskDelete, ConfirmDelete, Help, ShowPrivacy, AskLanguage, ChooseLanguage, AskHuman)
+_DURING_HANDOFF = (
+    LeaveHandoff, AskDelete, ConfirmDelete, Help, ShowPrivacy, AskLanguage, ChooseLanguage, AskHuman, StopUpdates,
+    Subscribe,
+)  # fmt: skip
 
 
 async def on_message(
@@ -152,9 +166,10 @@ async def on_button(
     handoff: Handoff | None,
 ) -> None:
     intent = unpack(query.data or "")
-    if intent is None:
-        # Data this bot never issued (a forged or ancient button): show the person where they are.
-        log.warning("unknown callback data", extra={"user": hashed(query.from_user.id)})
+    if intent is None or isinstance(intent, (Compose, ControlBroadcast)):
+        # Data this bot never issued (a forged or ancient button), or an admin's button in the hands of someone
+        # who is not (or no longer) an admin: show the person where they are.
+        log.warning("unexpected callback data", extra={"user": hashed(query.from_user.id)})
         intent = Start()
     waiting_for_staff = handoff is not None and not isinstance(intent, _DURING_HANDOFF)
     if waiting_for_staff and handoff and await handoff.tickets.open_ticket_of(query.from_user.id) is not None:
@@ -174,17 +189,84 @@ async def is_admin_command(message: Message, admin: Admin) -> bool:
     return parse_command(message.text) is not None and admin.is_admin(message.from_user.id)
 
 
-async def on_admin_command(message: Message, admin: Admin, conversation: Conversation, sender: TelegramSender) -> None:
+async def admin_language(user: User, conversation: Conversation) -> str:
+    """The language admin screens use: the admin's own in the questionnaire, else Telegram's, else the default."""
+    participant = await conversation.store.load(user.id)
+    lang = participant.language if participant else known_language(user.language_code, conversation.tr.languages)
+    return lang or conversation.default_language
+
+
+async def on_admin_command(
+    message: Message, admin: Admin, composer: Composer, conversation: Conversation, sender: TelegramSender
+) -> None:
     assert message.text is not None
     assert message.from_user is not None
     command = parse_command(message.text)
     assert command is not None
-    participant = await conversation.store.load(message.from_user.id)
-    hint = message.from_user.language_code
-    lang = participant.language if participant else known_language(hint, conversation.tr.languages)
+    lang = await admin_language(message.from_user, conversation)
     log.info("admin command", extra={"user": hashed(message.from_user.id), "command": command.name})
-    reply = await admin.handle(message.from_user.id, lang or conversation.default_language, command)
+    match command.name:
+        case "broadcast":
+            reply = await composer.start(message.from_user.id, lang)
+        case "broadcasts":
+            reply = await composer.listing(lang)
+        case "cancel":
+            reply = await composer.cancel(message.from_user.id, lang)
+        case _:
+            assert command.name not in BROADCAST_COMMANDS
+            reply = await admin.handle(message.from_user.id, lang, command)
     await sender.deliver(message.chat.id, reply)
+
+
+async def is_composing(message: Message, admin: Admin, composer: Composer) -> bool | dict[str, object]:
+    """An admin's message while their broadcast draft waits for one (not a command): it goes to the composer."""
+    assert message.from_user is not None
+    if not admin.is_admin(message.from_user.id) or (message.text or "").startswith("/"):
+        return False
+    draft = await composer.waiting_for_message(message.from_user.id)
+    return {"draft": draft} if draft is not None else False
+
+
+async def on_compose_message(message: Message, draft: Broadcast, composer: Composer, sender: TelegramSender) -> None:
+    file = None
+    if message.photo:
+        file = FileRef("photo", message.photo[-1].file_id)
+    elif message.document:
+        file = FileRef("document", message.document.file_id)
+    visible = message.text or message.caption or ""
+    content = Draftable(html=message.html_text if visible else None, length=utf16_len(visible), file=file)
+    reply = await composer.message(draft, content)
+    await sender.deliver(message.chat.id, reply)
+
+
+async def is_admin_button(query: CallbackQuery, admin: Admin) -> bool:
+    """A composer or broadcast-control button, tapped by someone who is an admin right now."""
+    return isinstance(unpack(query.data or ""), (Compose, ControlBroadcast)) and admin.is_admin(query.from_user.id)
+
+
+async def on_admin_button(
+    query: CallbackQuery,
+    composer: Composer,
+    broadcaster: Broadcaster,
+    conversation: Conversation,
+    sender: TelegramSender,
+) -> None:
+    intent = unpack(query.data or "")
+    lang = await admin_language(query.from_user, conversation)
+    log.info("admin button", extra={"user": hashed(query.from_user.id)})
+    if isinstance(intent, ControlBroadcast):
+        changed = await broadcaster.control(intent.broadcast_id, intent.action)
+        toast = None if changed else conversation.tr.text(lang, T.BC_CONTROL_REFUSED)
+        await sender.deliver(query.from_user.id, Reply(toast=toast), query=query)
+        return
+    assert isinstance(intent, Compose)
+    reply = await composer.button(query.from_user.id, intent)
+    await sender.deliver(query.from_user.id, reply, query=query)
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 async def on_intake_button(query: CallbackQuery, connector: Connector, sender: TelegramSender) -> None:

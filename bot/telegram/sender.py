@@ -18,9 +18,12 @@ from aiogram.types import (
     ReplyParameters,
 )
 
+from bot.broadcast import SendVersion
+from bot.compose import as_outgoing
 from bot.logs import hashed
 from bot.outbox import Entry
 from bot.outgoing import Outgoing, Reply
+from bot.storage.broadcasts import Version
 from bot.telegram.callbacks import pack
 
 log = logging.getLogger(__name__)
@@ -70,12 +73,20 @@ class TelegramSender:
     # ---- plumbing
 
     async def _send(self, chat_id: int, message: Outgoing) -> int:
-        if message.attachment is not None:
-            file = BufferedInputFile(message.attachment.content, filename=message.attachment.filename)
-            sent = await self.bot.send_document(chat_id, file, caption=message.text, reply_markup=keyboard(message))
-        else:
-            sent = await self.bot.send_message(chat_id, message.text, reply_markup=keyboard(message))
-        return sent.message_id
+        return await send_outgoing(self.bot, chat_id, message)
+
+    # ---- the admin's broadcast progress (bot.broadcast.Board)
+
+    async def post(self, chat_id: int, message: Outgoing) -> int | None:
+        return await self.send(chat_id, message)
+
+    async def edit(self, chat_id: int, message_id: int, message: Outgoing) -> None:
+        try:
+            await self.bot.edit_message_text(
+                text=message.text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard(message)
+            )
+        except (TelegramForbiddenError, TelegramBadRequest) as exc:  # not modified, deleted, blocked
+            log.info("edit skipped", extra={"reason": exc.message[:80]})
 
     async def _answer(self, query: CallbackQuery, toast: str | None) -> None:
         try:
@@ -88,6 +99,48 @@ class TelegramSender:
             await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=None)
         except TelegramBadRequest as exc:  # not modified, too old, deleted: the new messages matter more
             log.info("edit skipped", extra={"reason": exc.message[:80]})
+
+
+async def send_outgoing(bot: Bot, chat_id: int, message: Outgoing, *, paid: bool = False) -> int:
+    """One message through the Bot API: a text, a file with its caption, or a file Telegram already has."""
+    markup = keyboard(message)
+    parse_mode = "HTML" if message.html else None
+    paid_broadcast = True if paid else None
+    if message.file is not None and message.file.kind == "photo":
+        sent = await bot.send_photo(
+            chat_id,
+            message.file.file_id,
+            caption=message.text,
+            parse_mode=parse_mode,
+            reply_markup=markup,
+            allow_paid_broadcast=paid_broadcast,
+        )
+    elif message.file is not None:
+        sent = await bot.send_document(
+            chat_id,
+            message.file.file_id,
+            caption=message.text,
+            parse_mode=parse_mode,
+            reply_markup=markup,
+            allow_paid_broadcast=paid_broadcast,
+        )
+    elif message.attachment is not None:
+        file = BufferedInputFile(message.attachment.content, filename=message.attachment.filename)
+        sent = await bot.send_document(chat_id, file, caption=message.text, reply_markup=markup)
+    else:
+        sent = await bot.send_message(
+            chat_id, message.text, parse_mode=parse_mode, reply_markup=markup, allow_paid_broadcast=paid_broadcast
+        )
+    return sent.message_id
+
+
+def broadcast_sender(bot: Bot, *, paid: bool) -> SendVersion:
+    """Sends a broadcast's version (bot.broadcast.SendVersion) on a Bot that leaves retries to the broadcaster."""
+
+    async def send(chat_id: int, version: Version) -> None:
+        await send_outgoing(bot, chat_id, as_outgoing(version), paid=paid)
+
+    return send
 
 
 class TelegramStaffApi:

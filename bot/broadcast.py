@@ -1,0 +1,455 @@
+"""Sends broadcasts: one at a time, to every recipient once, at Telegram's pace, and across restarts.
+
+The job and its recipients are rows (bot.storage.broadcasts). The runner takes the broadcast to work on (a running
+one first: that is a restart), fixes its recipients if it is just starting, and pages through the pending ones in
+user id order. Each recipient's send is a task, at most `concurrency` at a time, all paced by the process's one
+`Pacer` in its bulk lane, so people in the questionnaire are answered first.
+
+What a send can meet, and what happens:
+
+- 429: the bulk lane holds for `retry_after` and the same recipient is tried again (not counted as an attempt);
+- 403 (blocked the bot, account deactivated): "blocked", and they are left out of later broadcasts;
+- another refusal (400 "chat not found", a file Telegram no longer has): "failed" with Telegram's reason;
+- 5xx, a timeout, the network: tried again after 1, 2, 4… seconds, at most `max_attempts` times, then "failed".
+
+Outcomes are written in batches every `flush_every` seconds. A message is sent at least once: after a kill -9 the
+messages in flight and those sent in the last unflushed moment go again; nobody is skipped.
+
+The admin who composed the broadcast sees one progress message, edited at most every `progress_every` seconds,
+with Pause/Resume/Cancel buttons, and gets a final report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNotFound,
+    TelegramRetryAfter,
+)
+
+from bot.i18n import Translator
+from bot.intents import ControlBroadcast
+from bot.logs import hashed
+from bot.outbox import failure_reason
+from bot.outgoing import Button, Outgoing
+from bot.storage.broadcasts import (
+    Broadcast,
+    Broadcasts,
+    BroadcastStatus,
+    Counts,
+    Outcome,
+    Recipient,
+    RecipientStatus,
+    Version,
+)
+from bot.telegram.pacing import Lane, Pacer, in_lane
+from bot.texts import T
+
+log = logging.getLogger(__name__)
+
+#: Refusals that no retry can change (a 403 is handled before these: the person is unreachable).
+REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramEntityTooLarge, TelegramMigrateToChat)
+
+#: Sends one language version to one chat; raises aiogram's exceptions.
+SendVersion = Callable[[int, Version], Awaitable[None]]
+
+
+class Board(Protocol):
+    """Where the admin watches a broadcast: a message the runner posts once and then edits."""
+
+    async def post(self, chat_id: int, message: Outgoing) -> int | None: ...
+
+    async def edit(self, chat_id: int, message_id: int, message: Outgoing) -> None: ...
+
+
+class Broadcaster:
+    def __init__(
+        self,
+        broadcasts: Broadcasts,
+        send: SendVersion,
+        board: Board,
+        pacer: Pacer,
+        translator: Translator,
+        *,
+        now: Callable[[], dt.datetime],
+        clock: Callable[[], float] = time.monotonic,
+        concurrency: int = 16,
+        progress_every: float = 5.0,
+        flush_every: float = 0.2,
+        page_size: int = 500,
+        max_attempts: int = 5,
+        base_delay: float = 1.0,
+        max_delay: float = 30.0,
+    ) -> None:
+        self.broadcasts = broadcasts
+        self._send = send
+        self._board = board
+        self._pacer = pacer
+        self._tr = translator
+        self._now = now
+        self._clock = clock
+        self._concurrency = concurrency
+        self._progress_every = progress_every
+        self._flush_every = flush_every
+        self._page_size = page_size
+        self._max_attempts = max_attempts
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._current: int | None = None  # the broadcast being sent
+        self._halt = asyncio.Event()  # set when the current broadcast is paused or cancelled
+        self._opted_out: set[int] = set()  # people who left while the current broadcast runs
+        self._outcomes: list[Outcome] = []
+        self._rate = _RateMeter(clock)
+
+    # ------------------------------------------------------------------ outside: lifecycle and controls
+
+    async def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name="broadcaster")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def wake(self) -> None:
+        """Something may be ready to go (a broadcast submitted or resumed)."""
+        self._wakeup.set()
+
+    def opted_out(self, user_id: int) -> None:
+        """A person sent /stop or deleted themselves: whatever runs now skips them."""
+        if self._current is not None:
+            self._opted_out.add(user_id)
+
+    async def control(self, broadcast_id: int, action: str) -> Broadcast | None:
+        """Pause, resume or cancel; None when the broadcast's state does not allow it (already done, say)."""
+        now = self._now()
+        match action:
+            case "pause":
+                changed = await self.broadcasts.transition(
+                    broadcast_id, BroadcastStatus.PAUSED, allowed_from=(BroadcastStatus.RUNNING,), now=now
+                )
+            case "resume":
+                changed = await self.broadcasts.transition(
+                    broadcast_id, BroadcastStatus.RUNNING, allowed_from=(BroadcastStatus.PAUSED,), now=now
+                )
+            case "cancel":
+                changed = await self.broadcasts.transition(
+                    broadcast_id,
+                    BroadcastStatus.CANCELLED,
+                    allowed_from=(
+                        BroadcastStatus.RUNNING,
+                        BroadcastStatus.PAUSED,
+                        BroadcastStatus.QUEUED,
+                        BroadcastStatus.SCHEDULED,
+                    ),
+                    now=now,
+                )
+            case _:
+                return None
+        if changed is None:
+            return None
+        log.info("broadcast control", extra={"broadcast": broadcast_id, "action": action})
+        if broadcast_id == self._current and changed.status != BroadcastStatus.RUNNING:
+            self._halt.set()
+        elif changed.status in (BroadcastStatus.CANCELLED, BroadcastStatus.PAUSED):
+            await self._show(changed, final=changed.status == BroadcastStatus.CANCELLED)
+        self.wake()
+        return changed
+
+    # ------------------------------------------------------------------ the runner
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            self._wakeup.clear()
+            try:
+                job = await self.broadcasts.next_job(self._now())
+                if job is None:
+                    await self._sleep_until_next()
+                    continue
+                await self._work_on(job)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                delay = min(self._base_delay * 2**failures, self._max_delay)
+                log.exception("broadcast runner failed", extra={"attempt": failures, "delay": delay})
+                await asyncio.sleep(delay)
+
+    async def _sleep_until_next(self) -> None:
+        due = await self.broadcasts.next_scheduled()
+        delay = None if due is None else max(0.0, (due - self._now()).total_seconds())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._wakeup.wait()
+
+    async def _work_on(self, job: Broadcast) -> None:
+        if job.status != BroadcastStatus.RUNNING:
+            count = await self.broadcasts.begin(job, self._now())
+            if count is None:
+                return
+            log.info("broadcast started", extra={"broadcast": job.id, "recipients": count})
+            started = await self.broadcasts.get(job.id)
+            if started is None:
+                return
+            job = started
+        else:
+            log.info("broadcast resumed", extra={"broadcast": job.id})
+        self._current, self._opted_out = job.id, set()
+        self._halt.clear()
+        self._rate = _RateMeter(self._clock)
+        if job.progress_message_id is None:
+            job = await self._post_progress(job)
+        progress = asyncio.create_task(self._progress_loop(job), name="broadcast progress")
+        try:
+            await self._send_all(job)
+        finally:
+            progress.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress
+            await self._flush()
+            self._current = None
+        latest = await self.broadcasts.get(job.id)
+        if latest is None:
+            return
+        if latest.status == BroadcastStatus.RUNNING:
+            counts = await self.broadcasts.finish(job.id, self._now())
+            log.info("broadcast done", extra={"broadcast": job.id, **{s.value: n for s, n in counts.by_status.items()}})
+            latest = await self.broadcasts.get(job.id) or latest
+        await self._show(latest, final=latest.status in (BroadcastStatus.DONE, BroadcastStatus.CANCELLED))
+
+    async def _send_all(self, job: Broadcast) -> None:
+        slots = asyncio.Semaphore(self._concurrency)
+        sending: set[asyncio.Task[None]] = set()
+        flusher = asyncio.create_task(self._flush_loop(), name="broadcast flush")
+        try:
+            with in_lane(Lane.BULK):
+                after: int | None = None
+                while not self._halt.is_set():
+                    page = await self.broadcasts.pending(job.id, after=after, limit=self._page_size)
+                    if not page:
+                        if after is None:
+                            break  # nothing pending at all: done
+                        if sending:
+                            await asyncio.wait(sending)
+                        await self._flush()
+                        after = None  # one more look from the start, for anything still pending
+                        continue
+                    for recipient in page:
+                        if self._halt.is_set():
+                            break
+                        await slots.acquire()
+                        if self._halt.is_set():
+                            slots.release()
+                            break
+                        task = asyncio.create_task(self._deliver(job, recipient, slots), name="broadcast send")
+                        sending.add(task)
+                        task.add_done_callback(sending.discard)
+                    after = page[-1].user_id
+            if sending:
+                await asyncio.wait(sending)
+        finally:
+            for task in sending:
+                task.cancel()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+
+    async def _deliver(self, job: Broadcast, recipient: Recipient, slots: asyncio.Semaphore) -> None:
+        try:
+            if recipient.user_id in self._opted_out:
+                self._outcomes.append(Outcome(recipient.user_id, RecipientStatus.SKIPPED, recipient.attempts))
+                return
+            outcome = await self._try(job, recipient)
+            self._outcomes.append(outcome)
+            if outcome.status == RecipientStatus.SENT:
+                self._rate.tick()
+        finally:
+            slots.release()
+
+    async def _try(self, job: Broadcast, recipient: Recipient) -> Outcome:
+        version = job.versions[recipient.language]
+        attempts = recipient.attempts
+        who = hashed(recipient.user_id)
+        while True:
+            try:
+                await self._send(recipient.chat_id, version)
+            except TelegramRetryAfter as exc:
+                self._pacer.hold(exc.retry_after)
+                log.info("broadcast held", extra={"retry_after": exc.retry_after})
+                await asyncio.sleep(exc.retry_after)
+                continue
+            except TelegramForbiddenError as exc:
+                return Outcome(recipient.user_id, RecipientStatus.BLOCKED, attempts + 1, failure_reason(exc))
+            except REFUSED as exc:
+                log.info("broadcast message refused", extra={"user": who, "error": type(exc).__name__})
+                return Outcome(recipient.user_id, RecipientStatus.FAILED, attempts + 1, failure_reason(exc))
+            except Exception as exc:  # 5xx, timeouts, the network: bounded retries
+                attempts += 1
+                if attempts >= self._max_attempts:
+                    log.warning("broadcast gave up", extra={"user": who, "error": type(exc).__name__})
+                    return Outcome(
+                        recipient.user_id, RecipientStatus.FAILED, attempts, f"gave up: {failure_reason(exc)}"
+                    )
+                delay = min(self._base_delay * 2 ** (attempts - 1), self._max_delay)
+                log.info("broadcast send retried", extra={"user": who, "attempt": attempts, "delay": delay})
+                await asyncio.sleep(delay)
+                continue
+            return Outcome(recipient.user_id, RecipientStatus.SENT, attempts + 1)
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_every)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        if not self._outcomes or self._current is None:
+            return
+        batch, self._outcomes = self._outcomes, []
+        try:
+            await self.broadcasts.record(self._current, batch, self._now())
+        except Exception:
+            # The database hiccuped: keep the outcomes for the next flush (at worst they are sent again).
+            self._outcomes[:0] = batch
+            log.exception("broadcast outcomes not recorded", extra={"count": len(batch)})
+
+    # ------------------------------------------------------------------ what the admin sees
+
+    async def _post_progress(self, job: Broadcast) -> Broadcast:
+        counts = await self.broadcasts.counts(job.id)
+        message_id = await self._board.post(job.created_by, self.progress(job, counts, final=False))
+        if message_id is None:
+            return job
+        await self.broadcasts.set_progress_message(job.id, message_id)
+        return await self.broadcasts.get(job.id) or job
+
+    async def _progress_loop(self, job: Broadcast) -> None:
+        shown = ""
+        while True:
+            await asyncio.sleep(self._progress_every)
+            try:
+                counts = await self.broadcasts.counts(job.id)
+                message = self.progress(job, counts, final=False)
+                if message.text != shown and job.progress_message_id is not None:
+                    await self._board.edit(job.created_by, job.progress_message_id, message)
+                    shown = message.text
+            except Exception:
+                log.exception("broadcast progress not shown", extra={"broadcast": job.id})
+
+    async def _show(self, job: Broadcast, *, final: bool) -> None:
+        counts = await self.broadcasts.counts(job.id)
+        message = self.progress(job, counts, final=final)
+        if job.progress_message_id is not None:
+            await self._board.edit(job.created_by, job.progress_message_id, message)
+        if final:
+            await self._board.post(job.created_by, await self.report(job, counts))
+
+    def progress(self, job: Broadcast, counts: Counts, *, final: bool) -> Outgoing:
+        """The progress message: counts, estimated finish, and the buttons its state allows."""
+        lang, tr = job.language, self._tr
+        remaining = counts[RecipientStatus.PENDING]
+        lines = [
+            tr.text(lang, T.BC_PROGRESS_TITLE, id=job.id, state=tr.text(lang, f"bc.state.{job.status.value}")),
+            tr.text(
+                lang,
+                T.BC_PROGRESS_COUNTS,
+                sent=counts[RecipientStatus.SENT],
+                failed=counts[RecipientStatus.FAILED],
+                blocked=counts[RecipientStatus.BLOCKED],
+                remaining=remaining,
+            ),
+        ]
+        rate = self._rate.per_second() or self._pacer.rate
+        if job.status == BroadcastStatus.RUNNING and remaining and not final:
+            finish = self._now() + dt.timedelta(seconds=remaining / max(rate, 0.1))
+            lines.append(tr.text(lang, T.BC_PROGRESS_ETA, time=finish.strftime("%H:%M:%S UTC")))
+        buttons: list[Button] = []
+        if job.status == BroadcastStatus.RUNNING:
+            buttons.append(Button(tr.text(lang, T.BC_PAUSE), ControlBroadcast(job.id, "pause")))
+        if job.status == BroadcastStatus.PAUSED:
+            buttons.append(Button(tr.text(lang, T.BC_RESUME), ControlBroadcast(job.id, "resume")))
+        if job.status not in (BroadcastStatus.DONE, BroadcastStatus.CANCELLED):
+            buttons.append(Button(tr.text(lang, T.BC_CANCEL), ControlBroadcast(job.id, "cancel")))
+        return Outgoing("\n".join(lines), (tuple(buttons),) if buttons else ())
+
+    async def report(self, job: Broadcast, counts: Counts) -> Outgoing:
+        lang, tr = job.language, self._tr
+        lines = [
+            tr.text(lang, T.BC_REPORT_TITLE, id=job.id, state=tr.text(lang, f"bc.state.{job.status.value}")),
+            tr.text(
+                lang,
+                T.BC_REPORT_COUNTS,
+                total=counts.total,
+                sent=counts[RecipientStatus.SENT],
+                failed=counts[RecipientStatus.FAILED],
+                blocked=counts[RecipientStatus.BLOCKED],
+                skipped=counts[RecipientStatus.SKIPPED],
+                cancelled=counts[RecipientStatus.CANCELLED],
+            ),
+        ]
+        reasons = await self.broadcasts.failure_reasons(job.id)
+        if reasons:
+            lines.append(tr.text(lang, T.BC_REPORT_REASONS))
+            lines.extend(f"• {reason} × {n}" for reason, n in reasons)
+        return Outgoing("\n".join(lines))
+
+
+class _RateMeter:
+    """Messages sent per second over the last minute or so, for the estimated finish."""
+
+    def __init__(self, clock: Callable[[], float], span: float = 60.0) -> None:
+        self._clock = clock
+        self._span = span
+        self._start = clock()
+        self._count = 0
+
+    def tick(self) -> None:
+        now = self._clock()
+        if now - self._start > self._span:  # start a new span, keeping the current pace as its seed
+            self._count = int(self.per_second() * 5)
+            self._start = now - 5
+        self._count += 1
+
+    def per_second(self) -> float:
+        elapsed = self._clock() - self._start
+        return self._count / elapsed if elapsed > 1.0 else 0.0
+
+
+class Subscriptions:
+    """/stop and /subscribe for people, and telling a running broadcast that someone left."""
+
+    def __init__(self, broadcasts: Broadcasts, broadcaster: Broadcaster | None = None) -> None:
+        self.broadcasts = broadcasts
+        self.broadcaster = broadcaster
+
+    async def stop(self, user_id: int, now: dt.datetime) -> None:
+        await self.broadcasts.stop(user_id, now)
+        self.left(user_id)
+
+    async def subscribe(self, user_id: int) -> bool:
+        return await self.broadcasts.subscribe(user_id)
+
+    def left(self, user_id: int) -> None:
+        """They stopped the news or deleted themselves: a broadcast running now must not reach them."""
+        if self.broadcaster is not None:
+            self.broadcaster.opted_out(user_id)

@@ -1,0 +1,164 @@
+"""One pace for everything the bot sends: Telegram's global limit, with people's replies ahead of broadcasts.
+
+Telegram lets a bot send about 30 messages a second in all (up to 1,000 with paid broadcasts) and answers 429 past
+that. Every Bot API call that puts content into a chat goes through one `Pacer` per process, as a request
+middleware on every Bot session, so a broadcast, the staff outbox and the questionnaire's replies share one budget.
+
+Sends are spaced on a grid (one slot every 1/rate seconds): the average stays exactly at the rate even when the
+event loop wakes a little late, and no burst ever goes out. Two lanes wait for slots:
+
+- `Lane.PEOPLE` (the default): replies to someone who just wrote, staff relays, admin screens. They take the next
+  free slot before anything in the bulk lane, so a broadcast never queues them behind itself.
+- `Lane.BULK`: broadcasts. They get the slots nobody in the people lane wants, and stop altogether while a 429
+  given to a bulk send is being honoured (`hold`).
+
+A task picks its lane with `in_lane` (a context variable, inherited by the tasks it creates). Paid broadcasts
+(`allow_paid_broadcast`, up to 1,000 a second) are metered by a pacer of their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+
+from aiogram import Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import Response, TelegramType
+
+
+class Lane(enum.IntEnum):
+    """Lower goes first."""
+
+    PEOPLE = 0
+    BULK = 1
+
+
+_lane: ContextVar[Lane] = ContextVar("puente_lane", default=Lane.PEOPLE)
+
+#: The calls Telegram's flood control meters: the ones that put content into a chat.
+METERED = frozenset(
+    {
+        "sendMessage", "sendPhoto", "sendDocument", "sendVideo", "sendAudio", "sendVoice", "sendAnimation",
+        "sendSticker", "sendLocation", "sendContact", "sendMediaGroup", "copyMessage", "copyMessages",
+        "forwardMessage", "forwardMessages", "editMessageText", "editMessageCaption", "editMessageReplyMarkup",
+        "editMessageMedia",
+    }
+)  # fmt: skip
+
+
+@contextlib.contextmanager
+def in_lane(lane: Lane) -> Iterator[None]:
+    """Send in `lane` for the rest of this block (and in the tasks created inside it)."""
+    token = _lane.set(lane)
+    try:
+        yield
+    finally:
+        _lane.reset(token)
+
+
+class Pacer:
+    """Hands out send slots `1/rate` seconds apart: the people lane first, first come first served in a lane.
+
+    A send that finds its lane empty and a slot free goes at once; others queue, and one pump task grants the
+    slots in order (waking only the waiter whose turn it is).
+    """
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0:
+            raise ValueError("the send rate must be positive")
+        self.interval = 1.0 / rate
+        self._clock = clock
+        self._next = -math.inf  # when the next slot may be used
+        self._bulk_held_until = -math.inf
+        self._queues: dict[Lane, deque[asyncio.Future[None]]] = {lane: deque() for lane in Lane}
+        self._changed = asyncio.Event()
+        self._pump: asyncio.Task[None] | None = None
+
+    @property
+    def rate(self) -> float:
+        return 1.0 / self.interval
+
+    def hold(self, seconds: float) -> None:
+        """Telegram said 429 to a bulk send: no bulk slot for `seconds` (the people lane carries on)."""
+        self._bulk_held_until = max(self._bulk_held_until, self._clock() + seconds)
+        self._changed.set()
+
+    def waiting(self, lane: Lane) -> int:
+        return len(self._queues[lane])
+
+    async def slot(self, lane: Lane) -> None:
+        """Wait for this lane's turn and a free slot, then take it."""
+        now = self._clock()
+        if not any(self._queues[other] for other in Lane if other <= lane) and self._ready_at(lane) <= now:
+            self._take(now)
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queues[lane].append(turn)
+        self._changed.set()
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._grant(), name="pacer")
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if not turn.done():  # still queued: leave the queue (a granted slot is simply not used)
+                self._queues[lane].remove(turn)
+            raise
+
+    def _ready_at(self, lane: Lane) -> float:
+        return max(self._next, self._bulk_held_until) if lane is Lane.BULK else self._next
+
+    def _take(self, now: float) -> None:
+        # On the grid: a slot missed by a late wake-up is made up at once, an idle stretch is not saved up.
+        self._next = max(self._next, now - self.interval) + self.interval
+
+    async def _grant(self) -> None:
+        while True:
+            lane = next((lane for lane in Lane if self._queues[lane]), None)
+            if lane is None:
+                return
+            queue = self._queues[lane]
+            if queue[0].done():  # cancelled while waiting
+                queue.popleft()
+                continue
+            now = self._clock()
+            ready = self._ready_at(lane)
+            if ready <= now:
+                self._take(now)
+                queue.popleft().set_result(None)
+                continue
+            # Sleep until the slot, or until a person's send arrives or a hold changes the picture.
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ready - now):
+                    await self._changed.wait()
+
+
+class PaceSends(BaseRequestMiddleware):
+    """The request middleware that makes every metered call wait for a slot from the process's pacers.
+
+    Paid broadcast messages (`allow_paid_broadcast`) are metered by `paid`, Telegram's separate, higher limit;
+    everything else by `free`.
+    """
+
+    def __init__(self, free: Pacer, paid: Pacer | None = None) -> None:
+        self.free = free
+        self.paid = paid
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Response[TelegramType]:
+        if method.__api_method__ in METERED:
+            paid = self.paid is not None and getattr(method, "allow_paid_broadcast", None) is True
+            pacer = self.paid if paid and self.paid is not None else self.free
+            await pacer.slot(_lane.get())
+        return await make_request(bot, method)
