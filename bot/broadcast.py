@@ -53,13 +53,16 @@ from bot.storage.broadcasts import (
     RecipientStatus,
     Version,
 )
-from bot.telegram.pacing import Lane, Pacer, in_lane
+from bot.telegram.pacing import Lane, Pacer, prepaced
 from bot.texts import T
 
 log = logging.getLogger(__name__)
 
 #: Refusals that no retry can change (a 403 is handled before these: the person is unreachable).
 REFUSED = (TelegramBadRequest, TelegramNotFound, TelegramEntityTooLarge, TelegramMigrateToChat)
+
+#: The runner looks for work at least this often (seconds), e.g. a broadcast queued by another process.
+POLL = 30.0
 
 #: Sends one language version to one chat; raises aiogram's exceptions.
 SendVersion = Callable[[int, Version], Awaitable[None]]
@@ -112,6 +115,7 @@ class Broadcaster:
         self._current: int | None = None  # the broadcast being sent
         self._halt = asyncio.Event()  # set when the current broadcast is paused or cancelled
         self._opted_out: set[int] = set()  # people who left while the current broadcast runs
+        self._handled: set[int] = set()  # recipients this run has sent to (or tried): never twice, recorded or not
         self._outcomes: list[Outcome] = []
         self._rate = _RateMeter(clock)
 
@@ -195,8 +199,9 @@ class Broadcaster:
                 await asyncio.sleep(delay)
 
     async def _sleep_until_next(self) -> None:
+        """Until the next scheduled broadcast is due or `wake()`; a look every `POLL` seconds catches the rest."""
         due = await self.broadcasts.next_scheduled()
-        delay = None if due is None else max(0.0, (due - self._now()).total_seconds())
+        delay = POLL if due is None else min(POLL, max(0.0, (due - self._now()).total_seconds()))
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(delay):
                 await self._wakeup.wait()
@@ -213,7 +218,7 @@ class Broadcaster:
             job = started
         else:
             log.info("broadcast resumed", extra={"broadcast": job.id})
-        self._current, self._opted_out = job.id, set()
+        self._current, self._opted_out, self._handled = job.id, set(), set()
         self._halt.clear()
         self._rate = _RateMeter(self._clock)
         if job.progress_message_id is None:
@@ -231,6 +236,8 @@ class Broadcaster:
         if latest is None:
             return
         if latest.status == BroadcastStatus.RUNNING:
+            if (await self.broadcasts.counts(job.id))[RecipientStatus.PENDING]:
+                return  # paused and resumed while winding down: the runner picks it up again
             counts = await self.broadcasts.finish(job.id, self._now())
             log.info("broadcast done", extra={"broadcast": job.id, **{s.value: n for s, n in counts.by_status.items()}})
             latest = await self.broadcasts.get(job.id) or latest
@@ -241,29 +248,34 @@ class Broadcaster:
         sending: set[asyncio.Task[None]] = set()
         flusher = asyncio.create_task(self._flush_loop(), name="broadcast flush")
         try:
-            with in_lane(Lane.BULK):
-                after: int | None = None
-                while not self._halt.is_set():
-                    page = await self.broadcasts.pending(job.id, after=after, limit=self._page_size)
-                    if not page:
-                        if after is None:
-                            break  # nothing pending at all: done
-                        if sending:
-                            await asyncio.wait(sending)
-                        await self._flush()
-                        after = None  # one more look from the start, for anything still pending
+            after: int | None = None
+            while not self._halt.is_set():
+                page = await self.broadcasts.pending(job.id, after=after, limit=self._page_size)
+                if not page:
+                    if sending:
+                        await asyncio.wait(sending)
+                    await self._flush()
+                    if self._outcomes:  # the database refuses them for now: wait, and never send twice
+                        await asyncio.sleep(self._flush_every * 5)
                         continue
-                    for recipient in page:
-                        if self._halt.is_set():
-                            break
-                        await slots.acquire()
-                        if self._halt.is_set():
-                            slots.release()
-                            break
-                        task = asyncio.create_task(self._deliver(job, recipient, slots), name="broadcast send")
-                        sending.add(task)
-                        task.add_done_callback(sending.discard)
-                    after = page[-1].user_id
+                    if after is None:
+                        break  # nothing pending at all: done
+                    after = None  # one more look from the start, for anything still pending
+                    continue
+                for recipient in page:
+                    if self._halt.is_set():
+                        break
+                    if recipient.user_id in self._handled:
+                        continue
+                    await slots.acquire()
+                    if self._halt.is_set():
+                        slots.release()
+                        break
+                    self._handled.add(recipient.user_id)
+                    task = asyncio.create_task(self._deliver(job, recipient, slots), name="broadcast send")
+                    sending.add(task)
+                    task.add_done_callback(sending.discard)
+                after = page[-1].user_id
             if sending:
                 await asyncio.wait(sending)
         finally:
@@ -279,19 +291,27 @@ class Broadcaster:
                 self._outcomes.append(Outcome(recipient.user_id, RecipientStatus.SKIPPED, recipient.attempts))
                 return
             outcome = await self._try(job, recipient)
+            if outcome is None:
+                self._handled.discard(recipient.user_id)
+                return
             self._outcomes.append(outcome)
             if outcome.status == RecipientStatus.SENT:
                 self._rate.tick()
         finally:
             slots.release()
 
-    async def _try(self, job: Broadcast, recipient: Recipient) -> Outcome:
+    async def _try(self, job: Broadcast, recipient: Recipient) -> Outcome | None:
+        """Send to one recipient, retrying what can be retried; None if the broadcast was halted first."""
         version = job.versions[recipient.language]
         attempts = recipient.attempts
         who = hashed(recipient.user_id)
         while True:
+            await self._pacer.slot(Lane.BULK)
+            if self._halt.is_set():  # paused or cancelled while waiting for the slot: not sent, still pending
+                return None
             try:
-                await self._send(recipient.chat_id, version)
+                with prepaced():
+                    await self._send(recipient.chat_id, version)
             except TelegramRetryAfter as exc:
                 self._pacer.hold(exc.retry_after)
                 log.info("broadcast held", extra={"retry_after": exc.retry_after})

@@ -42,7 +42,7 @@ from flows.model import OUTCOMES
 #: The audience's dimensions, in the order the composer offers them.
 DIMENSIONS = ("language", "outcome", "nationality", "country", "referral", "handoff")
 
-_WHEN = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})\s*(\S+)?\s*$")
+_WHEN = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2})?)\s*(\S+)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -305,7 +305,8 @@ class Composer:
             zone = zoneinfo.ZoneInfo(zone_name)
             if match is None:
                 raise ValueError(text)
-            local = dt.datetime.fromisoformat(f"{match.group(1)}T{match.group(2).zfill(5)}")
+            hour, _, minutes = match.group(2).partition(":")
+            local = dt.datetime.fromisoformat(f"{match.group(1)}T{hour.zfill(2)}:{minutes}")
         except (ValueError, zoneinfo.ZoneInfoNotFoundError):
             example = (self.clock() + dt.timedelta(days=1)).strftime("%Y-%m-%d 09:00")
             return self._say(lang, T.BC_BAD_WHEN, example=example, zone=self.timezone)

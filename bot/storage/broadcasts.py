@@ -428,7 +428,10 @@ class Broadcasts:
             .where(
                 broadcast_recipients.c.broadcast_id == broadcast_id,
                 broadcast_recipients.c.user_id == bindparam("uid"),
-                broadcast_recipients.c.status.in_((RecipientStatus.PENDING, RecipientStatus.CANCELLED)),
+                or_(
+                    broadcast_recipients.c.status == RecipientStatus.PENDING,
+                    broadcast_recipients.c.status == RecipientStatus.CANCELLED,
+                ),
             )
             .values(
                 status=bindparam("new_status"),

@@ -256,7 +256,15 @@ async def on_admin_button(
     log.info("admin button", extra={"user": hashed(query.from_user.id)})
     if isinstance(intent, ControlBroadcast):
         changed = await broadcaster.control(intent.broadcast_id, intent.action)
-        toast = None if changed else conversation.tr.text(lang, T.BC_CONTROL_REFUSED)
+        if changed is None:
+            toast = conversation.tr.text(lang, T.BC_CONTROL_REFUSED)
+        else:
+            toast = conversation.tr.text(
+                lang,
+                T.BC_PROGRESS_TITLE,
+                id=changed.id,
+                state=conversation.tr.text(lang, f"bc.state.{changed.status.value}"),
+            )
         await sender.deliver(query.from_user.id, Reply(toast=toast), query=query)
         return
     assert isinstance(intent, Compose)

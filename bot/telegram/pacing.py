@@ -41,6 +41,7 @@ class Lane(enum.IntEnum):
 
 
 _lane: ContextVar[Lane] = ContextVar("puente_lane", default=Lane.PEOPLE)
+_prepaced: ContextVar[bool] = ContextVar("puente_prepaced", default=False)
 
 #: The calls Telegram's flood control meters: the ones that put content into a chat.
 METERED = frozenset(
@@ -61,6 +62,19 @@ def in_lane(lane: Lane) -> Iterator[None]:
         yield
     finally:
         _lane.reset(token)
+
+
+@contextlib.contextmanager
+def prepaced() -> Iterator[None]:
+    """The calls in this block already hold a slot (taken with `Pacer.slot`): the middleware lets them through.
+
+    For a sender that must decide at the last moment whether to send at all (a broadcast paused meanwhile).
+    """
+    token = _prepaced.set(True)
+    try:
+        yield
+    finally:
+        _prepaced.reset(token)
 
 
 class Pacer:
@@ -157,7 +171,7 @@ class PaceSends(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if method.__api_method__ in METERED:
+        if method.__api_method__ in METERED and not _prepaced.get():
             paid = self.paid is not None and getattr(method, "allow_paid_broadcast", None) is True
             pacer = self.paid if paid and self.paid is not None else self.free
             await pacer.slot(_lane.get())
