@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run chat check test lint types bench lock clean
+.PHONY: run chat check test lint types bench bench-broadcast lock clean
 
 run: $(VENV)/.runtime  ## install and start the bot (SQLite, long polling)
 	$(BIN)/python -m bot
@@ -25,6 +25,9 @@ types: $(VENV)/.dev
 
 bench: $(VENV)/.dev  ## engine and full-stack figures (prints, asserts nothing)
 	$(BIN)/python scripts/bench.py
+
+bench-broadcast: $(VENV)/.dev  ## broadcast rate, sender ceiling, kill -9 and latency figures (about 15 minutes)
+	$(BIN)/python scripts/bench_broadcast.py
 
 lock: $(VENV)/.dev  ## re-pin after changing pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --extra postgres -o requirements.lock
