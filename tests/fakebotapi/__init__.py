@@ -29,7 +29,30 @@ Forum supergroups have topics, one per conversation handed to staff::
         await luis.edit(luis.last_sent, "¿Y la foto?!")     # an edited_message update
         await ana.send_document("cédula.pdf", b"%PDF")      # also send_location; all copyable
 
-Documents the bot sends (sendDocument) keep their bytes: ``message.document.content``.
+Documents and photos the bot sends keep their bytes (``message.document.content``,
+``message.photo.content``); the bot can send a user's photo or document again by file_id::
+
+        await ana.send_photo(caption="pasaporte")                 # a Photo, three sizes
+        file_id = ana.last_sent.photo.file_id                     # what the bot got in the update
+        await bot.send_photo(ben.id, file_id, caption="<b>Aviso</b>", parse_mode="HTML")
+        await bot.send_photo(ben.id, BufferedInputFile(png_image(640, 480), "a.png"))  # a real picture
+        received = await ben.next_message()                      # .photo (Photo), .caption == "Aviso"
+
+Broadcasts: thousands of recipients, Telegram's flood control, people who left::
+
+        people = [server.user(first_name=f"P{i}") for i in range(10_000)]  # ~0.15 s, ~2 KB each
+        server.set_rate_limits(global_per_second=30)    # token buckets, a burst of one second's worth
+        server.block(people[0].id)                      # 403 "Forbidden: bot was blocked by the user"
+        server.deactivate(people[1].id)                 # 403 "Forbidden: user is deactivated"
+        ...                                             # the bot broadcasts; 429s carry retry_after
+        counts = server.deliveries()                    # Counter: private chat id -> messages delivered
+        assert all(counts[p.id] == 1 for p in people[2:])           # nobody missed, nobody twice
+        server.deliveries(lambda m: m.photo is not None)           # count only some messages
+        times = server.delivery_times()                 # time.monotonic() of each delivery, in order
+        server.stats.rate_limited, server.stats.paid_messages  # 429s given; allow_paid_broadcast sends
+
+A send with ``allow_paid_broadcast=true`` is metered against ``set_rate_limits(...,
+paid_per_second=1000)`` instead of the global limit, as Telegram bills it instead of refusing it.
 
 Modules: :mod:`~tests.fakebotapi.server` is the protocol side, :mod:`~tests.fakebotapi.user`
 scripted users, :mod:`~tests.fakebotapi.group` groups and their members,
@@ -45,9 +68,10 @@ from tests.fakebotapi.chat import (
     Document,
     ForumTopic,
     MessageVersion,
+    Photo,
 )
 from tests.fakebotapi.group import FakeGroup, FakeMember, FakeTopic
-from tests.fakebotapi.schema import BotAPIError
+from tests.fakebotapi.schema import BotAPIError, png_image
 from tests.fakebotapi.server import DEFAULT_TOKEN, FakeBotAPI, InjectedFault, RecordedCall, ServerStats
 from tests.fakebotapi.user import FakeUser
 
@@ -67,6 +91,8 @@ __all__ = [
     "ForumTopic",
     "InjectedFault",
     "MessageVersion",
+    "Photo",
     "RecordedCall",
     "ServerStats",
+    "png_image",
 ]

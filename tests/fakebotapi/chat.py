@@ -12,7 +12,6 @@ lands and never sleeps in a polling loop.
 from __future__ import annotations
 
 import asyncio
-import copy
 import itertools
 import math
 import time
@@ -34,6 +33,7 @@ __all__ = [
     "Document",
     "ForumTopic",
     "MessageVersion",
+    "Photo",
     "Placement",
     "PrivateChat",
     "Signal",
@@ -54,18 +54,27 @@ class Signal:
     Unlike ``asyncio.Condition`` it needs no lock, so the server can fire it from synchronous
     bookkeeping. Waiters check their predicate first and only then await the *current* event;
     with no ``await`` between the two, a change can never slip through unnoticed.
+
+    The event is made by the first waiter: most chats (a broadcast's thousands of recipients)
+    are never waited on, and the server fires on every call, so firing with nobody waiting
+    must cost nothing.
     """
 
+    __slots__ = ("_event",)
+
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._event: asyncio.Event | None = None
 
     def fire(self) -> None:
         """Wake everyone currently waiting; later waiters wait for the next change."""
-        self._event.set()
-        self._event = asyncio.Event()
+        event, self._event = self._event, None
+        if event is not None:
+            event.set()
 
     async def wait(self, within: float) -> bool:
         """Wait for the next :meth:`fire`, at most ``within`` seconds. True if it fired."""
+        if self._event is None:
+            self._event = asyncio.Event()
         event = self._event
         try:
             async with asyncio.timeout(max(within, 0.0)):
@@ -123,6 +132,80 @@ class Document:
             "mime_type": self.mime_type,
             "file_size": self.file_size,
         }
+
+
+PHOTO_THUMBNAIL_SIDES = (90, 320, 800, 1280, 2560)
+"""The longest side of each size Telegram keeps of a photo (``s``, ``m``, ``x``, ``y``, ``w``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A photo as Telegram keeps it: one picture in several sizes, smallest first, each with its own file_id.
+
+    The Bot API shows it as the Message's ``photo`` array of PhotoSize; any size's ``file_id``
+    sends the photo again (sendPhoto), which is how a bot re-sends a photo someone sent it.
+    ``content`` is what the bot uploaded with sendPhoto, byte for byte; photos people send
+    (``FakeUser.send_photo``) have no bytes here, only sizes.
+    """
+
+    sizes: tuple[dict[str, Any], ...]
+    """The Bot API ``PhotoSize`` objects, smallest first."""
+    content: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def upload(cls, content: bytes, width: int, height: int) -> Photo:
+        """A newly uploaded picture of ``width`` x ``height``, with the smaller copies Telegram makes of it.
+
+        A copy is made for each of :data:`PHOTO_THUMBNAIL_SIDES` below the picture's longest
+        side; the picture itself is kept as the largest size unless it exceeds the biggest one.
+        """
+        longest = max(width, height)
+        sides = [side for side in PHOTO_THUMBNAIL_SIDES if side < longest]
+        if longest <= PHOTO_THUMBNAIL_SIDES[-1]:
+            sides.append(longest)
+        area = width * height
+        dimensions = []
+        for side in sides:
+            w, h = max(1, round(width * side / longest)), max(1, round(height * side / longest))
+            dimensions.append((w, h, max(1, round(len(content) * w * h / area))))
+        return cls.of_sizes(*dimensions, content=content)
+
+    @classmethod
+    def of_sizes(cls, *dimensions: tuple[int, int, int], content: bytes = b"") -> Photo:
+        """A photo with the given ``(width, height, file_size)`` sizes, smallest first, and fresh file ids."""
+        if not dimensions:
+            raise ValueError("a photo needs at least one size")
+        sizes = tuple(
+            {**new_file_ids("Photo"), "width": w, "height": h, "file_size": size} for w, h, size in dimensions
+        )
+        return cls(sizes, content)
+
+    @property
+    def largest(self) -> dict[str, Any]:
+        """The biggest PhotoSize, the one clients show (``message.photo[-1]`` in aiogram)."""
+        return self.sizes[-1]
+
+    @property
+    def file_id(self) -> str:
+        """The largest size's file_id."""
+        return str(self.largest["file_id"])
+
+    @property
+    def file_ids(self) -> tuple[str, ...]:
+        """Every size's file_id; each one sends this photo again."""
+        return tuple(str(size["file_id"]) for size in self.sizes)
+
+    @property
+    def width(self) -> int:
+        return int(self.largest["width"])
+
+    @property
+    def height(self) -> int:
+        return int(self.largest["height"])
+
+    def to_api(self) -> list[dict[str, Any]]:
+        """The Message's ``photo`` field: an array of ``PhotoSize``."""
+        return [dict(size) for size in self.sizes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +287,16 @@ class ChatMessage:
     deleted: bool = False
     document: Document | None = None
     """The file, bytes included, of messages sent with sendDocument or FakeUser.send_document (or copies)."""
+    photo: Photo | None = None
+    """The photo of messages sent with sendPhoto or FakeUser.send_photo (or copies): sizes, and bytes if uploaded."""
     thread_id: int | None = None
     """Telegram's ``message_thread_id``: the forum topic, or in a supergroup the root of a reply chain."""
     is_topic_message: bool = False
     """Whether :attr:`thread_id` is a forum topic (Telegram's ``is_topic_message``)."""
     reply_to: ChatMessage | None = field(default=None, repr=False)
     """The message this one replies to; in a topic, the topic's creation message unless a real reply."""
+    sent_at: float = field(default_factory=time.monotonic, repr=False)
+    """``time.monotonic()`` when the message landed in the chat (for the bot's: when it was delivered)."""
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -217,6 +304,16 @@ class ChatMessage:
     def text(self) -> str:
         """The visible text (or caption) after entity parsing; empty for media without caption."""
         return str(self.content.get("text", self.content.get("caption", "")))
+
+    @property
+    def caption(self) -> str | None:
+        """A photo's or document's caption after entity parsing, as Telegram shows it; None without one.
+
+        :attr:`text` gives the same string for media (so readers need not care), while
+        ``caption`` tells a caption apart from a text message, like the Bot API's fields do.
+        """
+        caption = self.content.get("caption")
+        return None if caption is None else str(caption)
 
     @property
     def entities(self) -> list[dict[str, Any]]:
@@ -279,11 +376,11 @@ class ChatMessage:
             data["is_topic_message"] = True
         if with_reply and self.reply_to is not None and not self.reply_to.deleted:
             data["reply_to_message"] = self.reply_to.to_api(with_reply=False)
-        data.update(copy.deepcopy(self.content))
+        data.update(_json_copy(self.content))
         if self.edit_date is not None:
             data["edit_date"] = self.edit_date
         if self.inline_keyboard:  # Telegram only ever echoes inline keyboards
-            data["reply_markup"] = {"inline_keyboard": copy.deepcopy(self.inline_keyboard)}
+            data["reply_markup"] = {"inline_keyboard": _json_copy(self.inline_keyboard)}
         return data
 
     def __repr__(self) -> str:
@@ -292,6 +389,7 @@ class ChatMessage:
         flags += " deleted" if self.deleted else ""
         keyboard = f" buttons={self.labels}" if self.labels else ""
         attachment = f" document={self.document.file_name!r}" if self.document else ""
+        attachment += f" photo={self.photo.width}x{self.photo.height}" if self.photo else ""
         where = f" topic={self.topic_id}" if self.topic_id is not None else ""
         service = next((f" {name}" for name in SERVICE_FIELDS if name in self.content), "")
         return (
@@ -385,6 +483,7 @@ class Chat:
         *,
         placement: Placement | None = None,
         document: Document | None = None,
+        photo: Photo | None = None,
     ) -> ChatMessage:
         """Record a message a person sends here (the caller enqueues the update)."""
         where = placement or Placement()
@@ -396,6 +495,7 @@ class Chat:
             from_bot=False,
             content=dict(content),
             document=document,
+            photo=photo,
             thread_id=where.thread_id,
             is_topic_message=where.is_topic_message,
             reply_to=where.reply_to,
@@ -446,6 +546,15 @@ class Chat:
         self.last_activity = time.monotonic()
         self.awaiting_reaction_since = None
         self.changed.fire()
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (dicts, lists, scalars), several times cheaper than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    return value
 
 
 PrivateChat = Chat

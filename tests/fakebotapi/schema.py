@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -26,6 +28,7 @@ __all__ = [
     "CHAT_ACTIONS",
     "DEFAULT_UPDATE_TYPES",
     "FORUM_TOPIC_ICON_COLORS",
+    "MAX_PHOTO_UPLOAD_BYTES",
     "MAX_UPLOAD_BYTES",
     "METHODS",
     "UPDATE_TYPES",
@@ -39,11 +42,14 @@ __all__ = [
     "clean_topic_name",
     "coerce_params",
     "format_text",
+    "image_size",
     "lookup_method",
+    "png_image",
     "utf16_len",
     "validate_callback_answer_text",
     "validate_commands",
     "validate_icon_color",
+    "validate_photo_dimensions",
     "validate_reply_markup",
     "validate_scope",
 ]
@@ -91,6 +97,8 @@ _SCALAR_TYPES: Final = frozenset({"Integer", "String", "Boolean", "Float", "Inpu
 
 MAX_UPLOAD_BYTES: Final = 50 * 1024 * 1024
 """Telegram's limit for files bots upload (50 MB); bigger requests are 413 Request Entity Too Large."""
+MAX_PHOTO_UPLOAD_BYTES: Final = 10 * 1024 * 1024
+"""sendPhoto's limit for an uploaded photo (10 MB); send bigger pictures as documents."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +246,28 @@ METHODS: Final[tuple[Method, ...]] = (
         legacy=_LEGACY_REPLY,
     ),
     _method(
+        "sendPhoto",
+        "Message",
+        F("business_connection_id", STRING),
+        F("chat_id", INTEGER_OR_STRING, required=True),
+        F("message_thread_id", INTEGER),
+        F("direct_messages_topic_id", INTEGER),
+        F("photo", INPUT_FILE_OR_STRING, required=True),
+        F("caption", STRING),
+        F("parse_mode", STRING),
+        F("caption_entities", ("Array of MessageEntity",)),
+        F("show_caption_above_media", BOOLEAN),
+        F("has_spoiler", BOOLEAN),
+        F("disable_notification", BOOLEAN),
+        F("protect_content", BOOLEAN),
+        F("allow_paid_broadcast", BOOLEAN),
+        F("message_effect_id", STRING),
+        F("suggested_post_parameters", ("SuggestedPostParameters",)),
+        F("reply_parameters", ("ReplyParameters",)),
+        F("reply_markup", ANY_REPLY_MARKUP),
+        legacy=_LEGACY_REPLY,
+    ),
+    _method(
         "copyMessage",
         "MessageId",
         F("chat_id", INTEGER_OR_STRING, required=True),
@@ -362,6 +392,7 @@ _MISSING_FIELD_DETAIL: Final = {
     "action": "wrong parameter action in request",
     "from_chat_id": "from_chat_id is empty",
     "document": "there is no document in the request",
+    "photo": "there is no photo in the request",
     "name": "title must be non-empty",  # createForumTopic; tdlib's words, lower-cased by the Bot API
     "message_thread_id": "invalid message thread identifier specified",
 }
@@ -727,7 +758,8 @@ def format_text(
     if entities:
         formatted = FormattedText(source, _check_entities(entities, source))
     elif mode == "html":
-        formatted = _parse_html(source)
+        # Without "<" or "&" there is nothing to parse: skip the (slow) parser, e.g. in a broadcast.
+        formatted = _parse_html(source) if "<" in source or "&" in source else FormattedText(source)
     elif mode in ("", "markdown", "markdownv2"):
         formatted = FormattedText(source)
     else:
@@ -747,6 +779,88 @@ def validate_callback_answer_text(text: str | None) -> None:
     """answerCallbackQuery's notification text is limited to 200 characters."""
     if text is not None and len(text) > MAX_CALLBACK_ANSWER_LENGTH:
         raise BotAPIError.bad_request("MESSAGE_TOO_LONG")
+
+
+# --------------------------------------------------------------------------------------------
+# Photos
+# --------------------------------------------------------------------------------------------
+
+MAX_PHOTO_SIDES_SUM: Final = 10_000
+MAX_PHOTO_ASPECT_RATIO: Final = 20
+_JPEG_SOF_MARKERS: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # DHT, JPG and DAC are not frames
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` of a PNG, JPEG, GIF or WebP picture, read from its header; None if it is none of those.
+
+    This is all the decoding the fake does: what Telegram cannot read as a picture is a 400
+    ``IMAGE_PROCESS_FAILED`` from sendPhoto, so bytes that are not an image fail here too.
+    """
+    size: tuple[int, int] | None = None
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        size = struct.unpack(">II", data[16:24])
+    elif data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        size = struct.unpack("<HH", data[6:10])
+    elif data.startswith(b"\xff\xd8"):
+        size = _jpeg_size(data)
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        size = _webp_size(data)
+    return size if size is not None and size[0] > 0 and size[1] > 0 else None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Walk the JPEG segments up to the first frame header (SOFn), which holds the dimensions."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            at += 2
+            continue
+        if marker in _JPEG_SOF_MARKERS:
+            if at + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return width, height
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        at += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def validate_photo_dimensions(width: int, height: int) -> None:
+    """sendPhoto's rule: width plus height at most 10000, and neither side more than 20 times the other."""
+    if width + height > MAX_PHOTO_SIDES_SUM or max(width, height) > MAX_PHOTO_ASPECT_RATIO * min(width, height):
+        raise BotAPIError.bad_request("PHOTO_INVALID_DIMENSIONS")
+
+
+def png_image(width: int = 64, height: int = 48) -> bytes:
+    """A valid grey PNG of that size: the smallest honest picture a test can upload with sendPhoto."""
+    if width < 1 or height < 1:
+        raise ValueError("a PNG needs at least one pixel each way")
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale, no interlace
+    pixels = zlib.compress((b"\x00" + b"\x80" * width) * height)  # filter byte 0, then mid-grey
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 End-to-end tests run the production bot unchanged (aiogram, its real ``AiohttpSession``) and
 only point it at :attr:`FakeBotAPI.base_url`. The fake answers like Telegram does, including
 the unhappy paths that matter in production: validation errors worded as Telegram words them,
-long-poll conflicts between two bot instances, flood control, blocked users and injected
-outages. Scripted :class:`~tests.fakebotapi.user.FakeUser` objects play the humans in private
-chats; :class:`~tests.fakebotapi.group.FakeGroup` and its members play a group chat, forum
-topics included.
+long-poll conflicts between two bot instances, flood control (paid broadcasts included),
+blocked and deleted users and injected outages. Scripted :class:`~tests.fakebotapi.user.FakeUser`
+objects play the humans in private chats; :class:`~tests.fakebotapi.group.FakeGroup` and its
+members play a group chat, forum topics included.
 
 Everything runs on the test's event loop, so state needs no locks; waiting is done on
 :class:`~tests.fakebotapi.chat.Signal` edges, never by sleeping in a loop.
@@ -20,10 +20,10 @@ import math
 import mimetypes
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
 from aiohttp import web
 
@@ -33,6 +33,7 @@ from tests.fakebotapi.chat import (
     ChatMessage,
     Document,
     ForumTopic,
+    Photo,
     Placement,
     Signal,
     ThreadError,
@@ -42,6 +43,7 @@ from tests.fakebotapi.schema import (
     CHAT_ACTIONS,
     DEFAULT_UPDATE_TYPES,
     MAX_CAPTION_LENGTH,
+    MAX_PHOTO_UPLOAD_BYTES,
     MAX_UPLOAD_BYTES,
     METHODS,
     UPDATE_TYPES,
@@ -51,16 +53,26 @@ from tests.fakebotapi.schema import (
     clean_topic_name,
     coerce_params,
     format_text,
+    image_size,
     lookup_method,
     validate_callback_answer_text,
     validate_commands,
     validate_icon_color,
+    validate_photo_dimensions,
     validate_reply_markup,
     validate_scope,
 )
 from tests.fakebotapi.user import FakeUser
 
-__all__ = ["DEFAULT_TOKEN", "FakeBotAPI", "InjectedFault", "RecordedCall", "ServerStats"]
+__all__ = [
+    "BLOCKED_DESCRIPTION",
+    "DEACTIVATED_DESCRIPTION",
+    "DEFAULT_TOKEN",
+    "FakeBotAPI",
+    "InjectedFault",
+    "RecordedCall",
+    "ServerStats",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +81,7 @@ CONFLICT_DESCRIPTION: Final = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 )
 BLOCKED_DESCRIPTION: Final = "Forbidden: bot was blocked by the user"
+DEACTIVATED_DESCRIPTION: Final = "Forbidden: user is deactivated"
 _FORBIDDEN_BY_CHAT_TYPE: Final = {
     "private": BLOCKED_DESCRIPTION,
     "group": "Forbidden: bot was kicked from the group chat",
@@ -83,6 +96,8 @@ FIRST_SUPERGROUP_ID: Final = -1_001_000_000_001
 """Supergroup ids are -100 followed by the channel id, as in Telegram; basic groups are plainly negative."""
 FIRST_GROUP_ID: Final = -4_000_000_001
 _UPLOAD_SLACK_BYTES: Final = 1024 * 1024  # room for the other form fields beside a maximal file
+DEFAULT_PAID_PER_SECOND: Final = 1000.0
+"""Telegram's limit for sends with ``allow_paid_broadcast`` (0.1 Star each) instead of the free ~30/s."""
 
 _DEFAULT_FAULT_DESCRIPTIONS: Final = {
     400: "Bad Request: injected failure",
@@ -96,6 +111,7 @@ _DEFAULT_FAULT_DESCRIPTIONS: Final = {
 }
 
 Handler = Callable[[dict[str, Any]], Awaitable[Any]]
+_FileT = TypeVar("_FileT", Document, Photo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +136,9 @@ class RecordedCall:
 
     def summary(self) -> str:
         outcome = "ok" if self.ok else f"{self.status} {self.description}"
-        text = self.params.get("text")
-        detail = f" text={text[:60]!r}" if isinstance(text, str) else ""
+        field = "text" if "text" in self.params else "caption"
+        text = self.params.get(field)
+        detail = f" {field}={text[:60]!r}" if isinstance(text, str) else ""
         return f"{self.method}{detail} -> {outcome}"
 
 
@@ -138,7 +155,10 @@ class ServerStats:
     updates_pushed: int = 0
     updates_delivered: int = 0
     messages_sent: int = 0
+    """Messages the bot delivered, in any chat (service messages such as topic changes excluded)."""
     messages_edited: int = 0
+    paid_messages: int = 0
+    """Of :attr:`messages_sent`, those sent with ``allow_paid_broadcast`` (each would cost 0.1 Star)."""
 
 
 @dataclass(slots=True)
@@ -215,8 +235,9 @@ class FakeBotAPI:
 
     Point the bot at it with ``TelegramAPIServer.from_base(server.base_url)`` and the bot's token
     :attr:`token`. Create scripted users with :meth:`user` and group chats with :meth:`group`.
-    Shape failures with :meth:`fail_next`, :meth:`block` and :meth:`set_rate_limits`; inspect
-    traffic with :attr:`calls`, :meth:`requests_per_method` and :attr:`stats`.
+    Shape failures with :meth:`fail_next`, :meth:`block`, :meth:`deactivate` and
+    :meth:`set_rate_limits`; inspect traffic with :attr:`calls`, :meth:`requests_per_method`,
+    :attr:`stats`, and for broadcasts :meth:`deliveries` and :meth:`delivery_times`.
     """
 
     def __init__(
@@ -253,11 +274,13 @@ class FakeBotAPI:
         self._group_ids = itertools.count(FIRST_GROUP_ID, -1)
         self._chats: dict[int, Chat] = {}
         """Every chat the bot can talk to, private and group, by chat id."""
-        self._documents: dict[str, Document] = {}
-        """Files the bot uploaded, by file_id, so it can send them again by id."""
+        self._files: dict[str, Document | Photo] = {}
+        """Files the bot uploaded or users sent, by file_id (every size of a photo), so the bot can send them by id."""
         self._blocked: set[int] = set()
+        self._deactivated: set[int] = set()
         self._faults: list[InjectedFault] = []
         self._global_bucket: _TokenBucket | None = None
+        self._paid_bucket: _TokenBucket | None = None
         self._per_chat_rate: float | None = None
         self._chat_buckets: dict[int, _TokenBucket] = {}
         self._group_limit: tuple[int, float] | None = None
@@ -286,6 +309,7 @@ class FakeBotAPI:
             "deleteMyCommands": self._delete_my_commands,
             "sendMessage": self._send_message,
             "sendDocument": self._send_document,
+            "sendPhoto": self._send_photo,
             "copyMessage": self._copy_message,
             "editMessageText": self._edit_message_text,
             "editMessageReplyMarkup": self._edit_message_reply_markup,
@@ -443,6 +467,19 @@ class FakeBotAPI:
     def unblock(self, chat_id: int) -> None:
         self._blocked.discard(chat_id)
 
+    def deactivate(self, user_id: int) -> None:
+        """The user deletes their Telegram account: sends to their chat get 403 "user is deactivated".
+
+        For good, as in Telegram (there is no way back); it wins over :meth:`block`. A deleted
+        user can no longer send or tap either: a scripted user trying to fails the test.
+        """
+        if user_id < 0:
+            raise ValueError(f"only users have accounts to delete; block({user_id}) removes the bot from a group")
+        self._deactivated.add(user_id)
+
+    def is_deactivated(self, user_id: int) -> bool:
+        return user_id in self._deactivated
+
     def set_rate_limits(
         self,
         global_per_second: float | None = None,
@@ -450,6 +487,7 @@ class FakeBotAPI:
         *,
         per_group_per_minute: int | None = None,
         group_window_seconds: float = 60.0,
+        paid_per_second: float | None = DEFAULT_PAID_PER_SECOND,
     ) -> None:
         """Enable flood control on sends and edits (off by default; ``None`` disables a limit).
 
@@ -459,15 +497,23 @@ class FakeBotAPI:
         ``group_window_seconds`` (60 s, shorten it to scale time in tests), on top of the others.
         Each call replaces all limits and forgets past sends.
 
-        sendMessage, sendDocument, copyMessage, editMessageText and editMessageReplyMarkup count:
-        the calls that put content into a chat, which is what Telegram's flood control meters.
+        The per-second limits are token buckets that start full, with a burst of one second's
+        worth: at 30/s, 30 sends pass at once, then one every 1/30 s.
+
+        sendMessage, sendPhoto, sendDocument, copyMessage, editMessageText and
+        editMessageReplyMarkup count: the calls that put content into a chat, which is what
+        Telegram's flood control meters. A send with ``allow_paid_broadcast=true`` is metered
+        against ``paid_per_second`` (Telegram: 1000) *instead of* ``global_per_second``, in a
+        bucket of its own; the per-chat and group limits still apply to it.
 
         Over the limit a call gets 429 with ``retry_after`` = seconds until a slot frees up,
-        rounded up, at least 1, exactly as the bot must handle from Telegram.
+        rounded up, at least 1, in ``parameters.retry_after`` as from Telegram.
         """
         if per_group_per_minute is not None and (per_group_per_minute < 1 or group_window_seconds <= 0):
             raise ValueError("per_group_per_minute needs at least 1 send in a positive group_window_seconds")
-        self._global_bucket = _TokenBucket.full(global_per_second, time.monotonic()) if global_per_second else None
+        now = time.monotonic()
+        self._global_bucket = _TokenBucket.full(global_per_second, now) if global_per_second else None
+        self._paid_bucket = _TokenBucket.full(paid_per_second, now) if paid_per_second else None
         self._per_chat_rate = per_chat_per_second or None
         self._chat_buckets.clear()
         self._group_limit = (per_group_per_minute, group_window_seconds) if per_group_per_minute else None
@@ -475,7 +521,12 @@ class FakeBotAPI:
 
     def register_document(self, document: Document) -> None:
         """Make a file known by its file_id, so the bot can send it again (users' uploads call this)."""
-        self._documents[document.file_id] = document
+        self._files[document.file_id] = document
+
+    def register_photo(self, photo: Photo) -> None:
+        """Make a photo known by the file_id of each of its sizes, so the bot can send it by any of them."""
+        for file_id in photo.file_ids:
+            self._files[file_id] = photo
 
     # -- updates -----------------------------------------------------------------------------------
 
@@ -557,6 +608,44 @@ class FakeBotAPI:
     def commands(self, scope: Mapping[str, Any] | None = None, language_code: str = "") -> list[dict[str, str]]:
         """The command list stored by setMyCommands for that scope and language."""
         return list(self._commands.get(validate_scope(scope, language_code), []))
+
+    def deliveries(
+        self, where: Callable[[ChatMessage], bool] | None = None, *, private_only: bool = True
+    ) -> Counter[int]:
+        """How many messages the bot delivered to each chat, by chat id: the broadcast ledger.
+
+        A message counts once it landed in the chat (sendMessage, sendPhoto, sendDocument,
+        copyMessage), also when the bot never saw the answer (``fail_next(...,
+        after_effect=True)``) and if it was deleted since; refused sends (400, 403, 429...),
+        edits and service messages do not. ``where`` picks which messages count, e.g.
+        ``lambda m: m.photo is not None``; by default all of them. Chats without any are
+        absent, so ``deliveries()[user.id]`` is 0 for them. "Nobody missed and nobody got it
+        twice" is ``deliveries(where) == Counter(dict.fromkeys(ids, 1))``; a chat's duplicates
+        are its count - 1. Private chats only, unless ``private_only=False``.
+        """
+        counts: Counter[int] = Counter()
+        for chat_id, messages in self._bot_messages(where, private_only):
+            if messages:
+                counts[chat_id] = len(messages)
+        return counts
+
+    def delivery_times(
+        self, where: Callable[[ChatMessage], bool] | None = None, *, private_only: bool = True
+    ) -> list[float]:
+        """``time.monotonic()`` of each delivery :meth:`deliveries` counts (same arguments), in order.
+
+        For throughput checks, e.g. that no second held more than 30; each message has its own
+        as ``ChatMessage.sent_at``. Every call, refused ones included, is in :attr:`calls`
+        with the time it was answered (``RecordedCall.at``).
+        """
+        return sorted(m.sent_at for _, messages in self._bot_messages(where, private_only) for m in messages)
+
+    def _bot_messages(
+        self, where: Callable[[ChatMessage], bool] | None, private_only: bool
+    ) -> Iterator[tuple[int, list[ChatMessage]]]:
+        for chat in self._chats.values():
+            if chat.bot_log and not (private_only and chat.is_group):
+                yield chat.id, chat.bot_log if where is None else [m for m in chat.bot_log if where(m)]
 
     # -- HTTP layer --------------------------------------------------------------------------------
 
@@ -669,18 +758,21 @@ class FakeBotAPI:
     # -- shared checks -----------------------------------------------------------------------------
 
     def _chat(self, chat_id: Any, *, sending: bool = True) -> Chat:
-        """Resolve a chat the fake knows; sending to a blocked user or a group without the bot is a 403."""
+        """Resolve a chat the fake knows; sending to a deleted or blocking user or a group without the bot is a 403."""
         chat = self._chats.get(chat_id) if isinstance(chat_id, int) else None
         if chat is None:
             raise BotAPIError.bad_request("chat not found")
+        if sending and chat_id in self._deactivated:
+            raise BotAPIError(403, DEACTIVATED_DESCRIPTION)
         if sending and chat_id in self._blocked:
             raise BotAPIError(403, _FORBIDDEN_BY_CHAT_TYPE[chat.type])
         return chat
 
-    def _take_send_slot(self, chat: Chat) -> None:
-        """Flood control: consume a slot from the global, per-chat and group limits, or answer 429."""
+    def _take_send_slot(self, chat: Chat, *, paid: bool = False) -> None:
+        """Flood control: consume a slot from the global (or paid), per-chat and group limits, or answer 429."""
         now = time.monotonic()
-        buckets = [self._global_bucket] if self._global_bucket else []
+        overall = self._paid_bucket if paid else self._global_bucket
+        buckets = [overall] if overall else []
         if self._per_chat_rate:
             bucket = self._chat_buckets.get(chat.id)
             if bucket is None:
@@ -712,7 +804,9 @@ class FakeBotAPI:
         source_text: str | None,
         document: Document | None = None,
         *,
+        photo: Photo | None = None,
         placement: Placement | None = None,
+        paid: bool = False,
     ) -> ChatMessage:
         where = placement or Placement()
         message = ChatMessage(
@@ -725,6 +819,7 @@ class FakeBotAPI:
             reply_markup=reply_markup,
             source_text=source_text,
             document=document,
+            photo=photo,
             thread_id=where.thread_id,
             is_topic_message=where.is_topic_message,
             reply_to=where.reply_to,
@@ -732,6 +827,8 @@ class FakeBotAPI:
         chat.add(message)
         if not message.is_service:
             self.stats.messages_sent += 1
+            if paid:
+                self.stats.paid_messages += 1
         return message
 
     def _placement(self, chat: Chat, params: Mapping[str, Any]) -> Placement:
@@ -870,11 +967,13 @@ class FakeBotAPI:
         markup = params.get("reply_markup")
         if markup is not None:
             validate_reply_markup(markup)
-        self._take_send_slot(chat)
+        paid = bool(params.get("allow_paid_broadcast"))
+        self._take_send_slot(chat, paid=paid)
         content: dict[str, Any] = {"text": formatted.text}
         if formatted.entities:
             content["entities"] = list(formatted.entities)
-        return self._new_bot_message(chat, content, markup, params["text"], placement=placement).to_api()
+        message = self._new_bot_message(chat, content, markup, params["text"], placement=placement, paid=paid)
+        return message.to_api()
 
     async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params["chat_id"])
@@ -884,27 +983,73 @@ class FakeBotAPI:
         markup = params.get("reply_markup")
         if markup is not None:
             validate_reply_markup(markup)
-        self._take_send_slot(chat)
-        self._documents[document.file_id] = document
-        message = self._new_bot_message(chat, content, markup, params.get("caption"), document, placement=placement)
+        paid = bool(params.get("allow_paid_broadcast"))
+        self._take_send_slot(chat, paid=paid)
+        self.register_document(document)
+        message = self._new_bot_message(
+            chat, content, markup, params.get("caption"), document, placement=placement, paid=paid
+        )
         return message.to_api()
 
-    def _document_to_send(self, value: UploadedFile | str) -> Document:
-        """A new upload, or a file the bot uploaded before, by file_id; URLs cannot be fetched here."""
-        if isinstance(value, str):
-            if value in self._documents:
-                return self._documents[value]
-            if value.startswith(("http://", "https://")):
+    async def _send_photo(self, params: dict[str, Any]) -> dict[str, Any]:
+        chat = self._chat(params["chat_id"])
+        placement = self._placement(chat, params)
+        photo = self._photo_to_send(params["photo"])
+        content: dict[str, Any] = {"photo": photo.to_api(), **_caption_content(params)}
+        if params.get("show_caption_above_media") and "caption" in content:
+            content["show_caption_above_media"] = True
+        if params.get("has_spoiler"):
+            content["has_media_spoiler"] = True
+        markup = params.get("reply_markup")
+        if markup is not None:
+            validate_reply_markup(markup)
+        paid = bool(params.get("allow_paid_broadcast"))
+        self._take_send_slot(chat, paid=paid)
+        self.register_photo(photo)
+        message = self._new_bot_message(
+            chat, content, markup, params.get("caption"), photo=photo, placement=placement, paid=paid
+        )
+        return message.to_api()
+
+    def _known_file(self, file_id: str, kind: type[_FileT]) -> _FileT:
+        """A file sent by file_id: it must exist and be of the kind the method sends; URLs cannot be fetched here."""
+        known = self._files.get(file_id)
+        if known is None:
+            if file_id.startswith(("http://", "https://")):
                 raise BotAPIError.bad_request("failed to get HTTP URL content")
             raise BotAPIError.bad_request("wrong file identifier/HTTP URL specified")
+        if not isinstance(known, kind):
+            raise BotAPIError.bad_request(f"can't use file of type {type(known).__name__} as {kind.__name__}")
+        return known
+
+    def _check_upload(self, value: UploadedFile) -> None:
         if not value.content:
             raise BotAPIError.bad_request("file must be non-empty")
         if len(value.content) > self.max_upload_bytes:
             raise BotAPIError(413, "Request Entity Too Large")
+
+    def _document_to_send(self, value: UploadedFile | str) -> Document:
+        """A new upload, or a file the bot uploaded or received before, by file_id."""
+        if isinstance(value, str):
+            return self._known_file(value, Document)
+        self._check_upload(value)
         # Telegram names the type after the file name; the part's own Content-Type is a fallback.
         guessed, _ = mimetypes.guess_type(value.file_name, strict=False)
         mime_type = guessed or value.content_type or "application/octet-stream"
         return Document.upload(value.file_name, value.content, mime_type)
+
+    def _photo_to_send(self, value: UploadedFile | str) -> Photo:
+        """A new picture (PNG, JPEG, GIF or WebP, at most 10 MB), or a known photo by any size's file_id."""
+        if isinstance(value, str):
+            return self._known_file(value, Photo)
+        self._check_upload(value)
+        if len(value.content) > MAX_PHOTO_UPLOAD_BYTES:
+            raise BotAPIError.bad_request("PHOTO_SAVE_FILE_INVALID")  # tdlib's word for a photo over 10 MB
+        size = image_size(value.content)
+        if size is None:
+            raise BotAPIError.bad_request("IMAGE_PROCESS_FAILED")
+        validate_photo_dimensions(*size)
+        return Photo.upload(value.content, *size)
 
     async def _copy_message(self, params: dict[str, Any]) -> dict[str, int]:
         """A new message with the source's content (no forward header, no keyboard unless given)."""
@@ -925,8 +1070,11 @@ class FakeBotAPI:
         markup = params.get("reply_markup")
         if markup is not None:
             validate_reply_markup(markup)
-        self._take_send_slot(chat)
-        copied = self._new_bot_message(chat, content, markup, None, source.document, placement=placement)
+        paid = bool(params.get("allow_paid_broadcast"))
+        self._take_send_slot(chat, paid=paid)
+        copied = self._new_bot_message(
+            chat, content, markup, None, source.document, photo=source.photo, placement=placement, paid=paid
+        )
         return {"message_id": copied.message_id}
 
     def _message_to_edit(self, params: dict[str, Any]) -> tuple[Chat, ChatMessage]:

@@ -25,6 +25,7 @@ from tests.fakebotapi.chat import (
     ChatReader,
     Document,
     MessageVersion,
+    Photo,
     Placement,
     PrivateChat,
     Signal,
@@ -112,12 +113,13 @@ class ChatSender:
     async def send_photo(
         self, caption: str | None = None, *, thread_id: int | None = None, reply_to: ChatMessage | None = None
     ) -> int:
-        sizes = [(90, 68, 1_342), (320, 240, 18_221), (1280, 960, 141_930)]
-        photo = [{**new_file_ids("Photo"), "width": w, "height": h, "file_size": size} for w, h, size in sizes]
-        content: dict[str, Any] = {"photo": photo}
+        """Send a camera photo (three sizes, 1280x960 the largest); the bot can send it again by any size's file_id."""
+        photo = Photo.of_sizes((90, 68, 1_342), (320, 240, 18_221), (1280, 960, 141_930))
+        content: dict[str, Any] = {"photo": photo.to_api()}
         if caption:
             content["caption"] = caption
-        return await self.send_content(content, thread_id=thread_id, reply_to=reply_to)
+        self.server.register_photo(photo)
+        return await self.send_content(content, thread_id=thread_id, reply_to=reply_to, photo=photo)
 
     async def send_voice(
         self, duration: int = 3, *, thread_id: int | None = None, reply_to: ChatMessage | None = None
@@ -179,15 +181,19 @@ class ChatSender:
         thread_id: int | None = None,
         reply_to: ChatMessage | None = None,
         document: Document | None = None,
+        photo: Photo | None = None,
     ) -> int:
         """Send a message with arbitrary Message content fields; the escape hatch for other media.
 
         Fails the test (AssertionError) where a Telegram client would not let the person post:
-        an unknown, deleted or closed topic, or a reply to a message of another chat.
+        an unknown, deleted or closed topic, a reply to a message of another chat, or an
+        account that :meth:`FakeBotAPI.deactivate` deleted.
         """
+        if self.server.is_deactivated(self.id):
+            raise AssertionError(f"{self.first_name}'s account was deleted (deactivate); they cannot send anything")
         chat = self.outbox()
         placement = self._placement(chat, thread_id, reply_to)
-        message = chat.post(self.api, content, placement=placement, document=document)
+        message = chat.post(self.api, content, placement=placement, document=document, photo=photo)
         return self.server.push_update("message", message.to_api(), chat=chat)
 
     async def edit(self, message: ChatMessage, new_text: str) -> int:
@@ -345,6 +351,8 @@ class FakeUser(ChatSender, ChatReader):
             )
         if target.deleted:
             raise AssertionError(f"message #{target.message_id} was deleted; its buttons cannot be tapped")
+        if self.server.is_deactivated(self.id):
+            raise AssertionError(f"{self.first_name}'s account was deleted (deactivate); they cannot tap anything")
         callback_data = data if forge and data is not None else _callback_data_of(target, label, data)
         return self.server.push_callback_query(self.api, target, callback_data)
 
