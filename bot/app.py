@@ -179,7 +179,8 @@ def build_services(
         pacing.paid or pacing.free,
         core.translator,
         now=utc_now,
-        concurrency=settings.broadcast_concurrency,
+        timezone=settings.office_timezone,
+        concurrency=settings.broadcast_in_flight(),
         progress_every=settings.broadcast_progress_seconds,
     )
     composer = Composer(

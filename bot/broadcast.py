@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import zoneinfo
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
@@ -86,6 +87,7 @@ class Broadcaster:
         translator: Translator,
         *,
         now: Callable[[], dt.datetime],
+        timezone: str = "UTC",
         clock: Callable[[], float] = time.monotonic,
         concurrency: int = 16,
         progress_every: float = 5.0,
@@ -101,6 +103,7 @@ class Broadcaster:
         self._pacer = pacer
         self._tr = translator
         self._now = now
+        self._timezone = zoneinfo.ZoneInfo(timezone)  # the estimated finish is said in the NGO's time
         self._clock = clock
         self._concurrency = concurrency
         self._progress_every = progress_every
@@ -401,8 +404,8 @@ class Broadcaster:
         ]
         rate = self._rate.per_second() or self._pacer.rate
         if job.status == BroadcastStatus.RUNNING and remaining and not final:
-            finish = self._now() + dt.timedelta(seconds=remaining / max(rate, 0.1))
-            lines.append(tr.text(lang, T.BC_PROGRESS_ETA, time=finish.strftime("%H:%M:%S UTC")))
+            finish = (self._now() + dt.timedelta(seconds=remaining / max(rate, 0.1))).astimezone(self._timezone)
+            lines.append(tr.text(lang, T.BC_PROGRESS_ETA, time=f"{finish:%H:%M:%S} ({self._timezone.key})"))
         buttons: list[Button] = []
         if job.status == BroadcastStatus.RUNNING:
             buttons.append(Button(tr.text(lang, T.BC_PAUSE), ControlBroadcast(job.id, "pause")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -9,7 +10,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty value (`STAFF_CHAT_ID=` as in .env.example) means "not set": the default applies.
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True)
 
     bot_token: SecretStr | None = None
     #: Where the Bot API lives: Telegram's, a self-hosted telegram-bot-api server, or a test double.
@@ -58,7 +60,15 @@ class Settings(BaseSettings):
     #: taken from the bot's balance). Off: broadcasts share the free 30 a second, behind people's replies.
     paid_broadcast: bool = False
     paid_broadcast_rate: float = Field(default=1000.0, gt=0, le=1000.0)
-    #: Broadcast sends in flight at once (they still wait for the rate).
-    broadcast_concurrency: int = Field(default=16, ge=1, le=200)
+    #: Broadcast sends in flight at once (they still wait for the rate); empty: enough for the rate.
+    broadcast_concurrency: int | None = Field(default=None, ge=1, le=500)
+
+    def broadcast_in_flight(self) -> int:
+        """Sends in flight needed to keep the broadcast rate with about 150 ms per Bot API call, at least 16."""
+        if self.broadcast_concurrency is not None:
+            return self.broadcast_concurrency
+        rate = self.paid_broadcast_rate if self.paid_broadcast else self.send_rate
+        return max(16, min(500, math.ceil(rate * 0.15)))
+
     #: How often the admin's progress message is edited, at most (seconds).
     broadcast_progress_seconds: float = Field(default=5.0, ge=1.0)
