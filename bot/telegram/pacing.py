@@ -5,7 +5,8 @@ that. Every Bot API call that puts content into a chat goes through one `Pacer` 
 middleware on every Bot session, so a broadcast, the staff outbox and the questionnaire's replies share one budget.
 
 Sends are spaced on a grid (one slot every 1/rate seconds): the average stays exactly at the rate even when the
-event loop wakes a little late, and no burst ever goes out. Two lanes wait for slots:
+event loop wakes a little late (one missed slot is made up at once, so at most two sends go back to back, well
+inside Telegram's one-second burst), and idle time is never saved up into a burst. Two lanes wait for slots:
 
 - `Lane.PEOPLE` (the default): replies to someone who just wrote, staff relays, admin screens. They take the next
   free slot before anything in the bulk lane, so a broadcast never queues them behind itself.
