@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             print(f"invalid: {exc}", file=sys.stderr)
             return 1
-        print(f"ok: program {core.program.id}, languages {', '.join(core.translator.languages)}")
+        shipped = ", ".join(p.id for p in core.programs.all())
+        print(f"ok: programs {shipped} (active: {core.program.id}), languages {', '.join(core.translator.languages)}")
         return 0
     if args.command == "orgs":
         action = directory_cli.import_file if args.action == "import" else directory_cli.export_file

@@ -23,10 +23,10 @@ from flows.directory import DirectoryError, parse_directory
 
 COMMANDS = (
     "orgs", "org_pause", "org_resume", "org_capacity", "org_set", "referrals", "referrals_csv", "grant", "revoke",
-    "broadcast", "broadcasts", "cancel",
+    "broadcast", "broadcasts", "cancel", "program",
 )  # fmt: skip
-#: The commands the broadcast composer answers (bot.compose), not `Admin.handle`.
-BROADCAST_COMMANDS = ("broadcast", "broadcasts", "cancel")
+#: The commands the broadcast composer (bot.compose) and the program switch (bot.switch) answer, not `Admin.handle`.
+ROUTED_COMMANDS = ("broadcast", "broadcasts", "cancel", "program")
 
 
 @dataclass(frozen=True)

@@ -28,17 +28,20 @@ from bot.handoff import Handoff, OfficeHours
 from bot.i18n import Translator
 from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
+from bot.programs import Programs
 from bot.render import Renderer
 from bot.storage import SqlStore, Store, open_store
 from bot.storage.broadcasts import Broadcasts
+from bot.storage.deployment import Deployment
 from bot.storage.referrals import Referrals
 from bot.storage.tickets import Tickets
+from bot.switch import ProgramSwitch
 from bot.telegram.handlers import build_routers
 from bot.telegram.middlewares import OnePersonAtATime, RetryRequests
 from bot.telegram.pacing import Pacer, PaceSends
 from bot.telegram.sender import TelegramSender, TelegramStaffApi, broadcast_sender
 from bot.texts import COMMANDS, T, transport_keys
-from flows.loader import PROGRAMS_DIR, Program, load_program
+from flows.loader import PROGRAMS_DIR, Program, available_programs, load_program
 from flows.replies import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -63,18 +66,26 @@ def utc_now() -> dt.datetime:
 class Core:
     """The parts every transport shares."""
 
-    program: Program
+    programs: Programs
     translator: Translator
     vocabulary: Vocabulary
 
+    @property
+    def program(self) -> Program:
+        """The program screened for now."""
+        return self.programs.active
+
 
 def load_core(settings: Settings) -> Core:
-    """Load texts and the program and check them against each other; raises on any gap."""
+    """Load texts and every shipped program and check them against each other; raises on any gap.
+
+    All programs are checked, not only the active one: an admin may switch to any of them while the bot runs.
+    """
     translator = Translator.load()
     translator.require(transport_keys())
     known = {lang: translator.keys(lang) for lang in translator.languages}
-    program = load_program(Path(PROGRAMS_DIR) / settings.program, known_texts=known)
-    return Core(program, translator, Vocabulary.load())
+    programs = [load_program(Path(PROGRAMS_DIR) / name, known_texts=known) for name in available_programs()]
+    return Core(Programs(programs, settings.program), translator, Vocabulary.load())
 
 
 def conversation_for(
@@ -87,7 +98,7 @@ def conversation_for(
 ) -> Conversation:
     """The conversation service; without a connector or handoff (the terminal chat) those features say so."""
     return Conversation(
-        core.program,
+        core.programs,
         store,
         core.translator,
         core.vocabulary,
@@ -109,6 +120,7 @@ def build_dispatcher(services: Services, sender: TelegramSender, staff_chat_id: 
         handoff=services.handoff,
         composer=services.composer,
         broadcaster=services.broadcaster,
+        switch=services.switch,
     )
     dispatcher.update.outer_middleware(OnePersonAtATime())
     dispatcher.include_routers(*build_routers(staff_chat_id))
@@ -159,6 +171,7 @@ class Services:
     admin: Admin
     composer: Composer
     broadcaster: Broadcaster
+    switch: ProgramSwitch
     handoff: Handoff | None = None
     outbox: Outbox | None = None
 
@@ -169,7 +182,7 @@ def build_services(
     """Every service, wired. `plain_bot` does not retry by itself: the outbox and broadcasts schedule retries."""
     referrals = Referrals(store)
     tickets = Tickets(store)
-    connector = Connector(referrals, store, core.translator, core.program, sender, utc_now, settings.default_language)
+    connector = Connector(referrals, store, core.translator, core.programs, sender, utc_now, settings.default_language)
     admin = Admin(referrals, core.translator, utc_now, settings.admin_ids, tickets)
     broadcasts = Broadcasts(store)
     broadcaster = Broadcaster(
@@ -186,7 +199,7 @@ def build_services(
     composer = Composer(
         broadcasts,
         core.translator,
-        core.program,
+        core.programs,
         utc_now,
         timezone=settings.office_timezone,
         on_submit=broadcaster.wake,
@@ -208,7 +221,7 @@ def build_services(
             people=store,
             referrals=referrals,
             translator=core.translator,
-            renderer=Renderer(core.translator, core.program),
+            renderer=Renderer(core.translator, core.programs),
             outbox=outbox,
             api=staff_api,
             clock=utc_now,
@@ -225,7 +238,8 @@ def build_services(
 
     subscriptions = Subscriptions(broadcasts, broadcaster)
     conversation = conversation_for(core, store, settings, connector, handoff, subscriptions)
-    return Services(conversation, connector, admin, composer, broadcaster, handoff, outbox)
+    switch = ProgramSwitch(core.programs, Deployment(store), store, broadcasts, composer, core.translator, utc_now)
+    return Services(conversation, connector, admin, composer, broadcaster, switch, handoff, outbox)
 
 
 async def register_commands(bot: Bot, translator: Translator, default_language: str) -> None:
@@ -280,6 +294,8 @@ async def serve(
         sender = TelegramSender(bot)
         plain_bot = make_bot(settings, settings.bot_token.get_secret_value().strip(), pacing, retry=False)
         services = build_services(settings, core, store, sender, plain_bot, pacing)
+        await services.switch.restore()
+        warn_if_superseded(core.programs, utc_now().date())
         dispatcher = build_dispatcher(services, sender, settings.staff_chat_id)
         stopper = asyncio.create_task(_stop_when(stop, dispatcher)) if stop is not None else None
         background: list[asyncio.Task[None]] = []
@@ -308,6 +324,20 @@ async def serve(
     finally:
         await bot.session.close()
         await store.close()
+
+
+def warn_if_superseded(programs: Programs, today: dt.date) -> None:
+    """Say loudly at startup when the active rules are no longer the ones in force: the bot may be telling old news."""
+    later = programs.superseded_by(today)
+    if later:
+        log.warning(
+            "a later ruleset is already in force: switch with /program or PROGRAM",
+            extra={"active": programs.active.id, "in_force": [p.id for p in later]},
+        )
+    log.info(
+        "screening with",
+        extra={"program": programs.active.id, "as_of": programs.active.ruleset.as_of.isoformat()},
+    )
 
 
 async def _stop_when(stop: asyncio.Event, dispatcher: Dispatcher) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from bot.i18n import Translator
 from bot.intents import Compose, ControlBroadcast
 from bot.outgoing import MAX_CAPTION, MAX_TEXT, Button, FileRef, Outgoing, Reply
+from bot.programs import Programs
 from bot.render import Renderer
 from bot.storage.broadcasts import (
     ANSWER_DIMENSIONS,
@@ -36,7 +37,6 @@ from bot.storage.broadcasts import (
 from bot.storage.referrals import Status as ReferralStatus
 from bot.texts import T
 from flows.engine import OptionView
-from flows.loader import Program
 from flows.model import OUTCOMES
 
 #: The audience's dimensions, in the order the composer offers them.
@@ -59,7 +59,7 @@ class Composer:
         self,
         broadcasts: Broadcasts,
         translator: Translator,
-        program: Program,
+        programs: Programs,
         clock: Callable[[], dt.datetime],
         *,
         timezone: str,
@@ -67,8 +67,7 @@ class Composer:
     ) -> None:
         self.broadcasts = broadcasts
         self.tr = translator
-        self.program = program
-        self.render = Renderer(translator, program)
+        self.render = Renderer(translator, programs)
         self.clock = clock
         self.timezone = timezone
         self.on_submit = on_submit
@@ -134,7 +133,7 @@ class Composer:
                 assert updated is not None
                 return Reply((await self._audience_screen(updated),))
             case "continue", _ if draft.step == "audience":
-                return await self._preview(draft)
+                return await self.preview(draft)
             case "audience", _ if draft.step in ("preview", "schedule"):
                 updated = await self.broadcasts.edit_draft(draft.id, step="audience")
                 assert updated is not None
@@ -260,7 +259,7 @@ class Composer:
         assert updated is not None
         return Reply((await self._audience_screen(updated),))
 
-    async def _preview(self, draft: Broadcast) -> Reply:
+    async def preview(self, draft: Broadcast) -> Reply:
         lang = draft.language
         reach = await self.broadcasts.audience_languages(draft.audience)
         await self.broadcasts.edit_draft(draft.id, step="preview")
@@ -339,7 +338,7 @@ class Composer:
             example = (self.clock() + dt.timedelta(days=1)).strftime("%Y-%m-%d 09:00")
             return Outgoing(self.tr.text(draft.language, T.BC_ASK_WHEN, example=example, zone=self.timezone))
         if step == "preview":
-            return (await self._preview(draft)).messages[-1]
+            return (await self.preview(draft)).messages[-1]
         return await self._audience_screen(draft)
 
     # ------------------------------------------------------------------ words
@@ -352,7 +351,7 @@ class Composer:
             case "outcome":
                 return {o: self.tr.text(lang, f"result.label.{o}") for o in OUTCOMES}
             case "nationality" | "country":
-                questionnaire = self.program.questionnaire
+                questionnaire = self.render.program.questionnaire
                 question_id = ANSWER_DIMENSIONS[dimension]
                 if question_id not in questionnaire.index:
                     return {}
@@ -372,6 +371,8 @@ class Composer:
         if not chosen:
             return self.tr.text(lang, T.BC_EVERYONE)
         parts = []
+        if audience.people is not None:
+            parts.append(self.tr.text(lang, T.BC_PEOPLE, count=len(audience.people)))
         for dimension in DIMENSIONS:
             if dimension not in chosen:
                 continue

@@ -18,12 +18,12 @@ from bot.i18n import Translator
 from bot.intents import Decide, Intent, PickOrganisation, ShareWith, ShowOrganisations, Withdraw
 from bot.logs import hashed
 from bot.outgoing import Button, Outgoing, Reply
+from bot.programs import Programs
 from bot.render import Renderer
 from bot.storage import Participant, Store
 from bot.storage.referrals import Referral, Referrals, ReferResult, Status, iso_week
 from bot.texts import T
 from flows.directory import Offer, Organisation
-from flows.loader import Program
 from flows.matching import Seeker, match
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Connector:
         referrals: Referrals,
         people: Store,
         translator: Translator,
-        program: Program,
+        programs: Programs,
         messenger: Messenger,
         clock: Callable[[], dt.datetime],
         default_language: str = "es",
@@ -76,10 +76,9 @@ class Connector:
         self.default_language = default_language
         self.people = people
         self.tr = translator
-        self.program = program
         self.messenger = messenger
         self.clock = clock
-        self.render = Renderer(translator, program)
+        self.render = Renderer(translator, programs)
 
     # ------------------------------------------------------------------ the person's side
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.broadcast import Subscriptions
@@ -40,17 +40,20 @@ from bot.intents import (
     StartOver,
     StopUpdates,
     Subscribe,
+    SwitchProgram,
     Typed,
     Withdraw,
 )
 from bot.logs import hashed
 from bot.outgoing import Button, Outgoing, Reply
+from bot.programs import Programs
 from bot.render import Renderer
 from bot.storage import Participant, Store
 from bot.texts import T
 from flows import engine
 from flows.engine import AnswerRecorded, NotCurrent, OutcomeReached, QuestionAsked
 from flows.loader import Program
+from flows.migrate import RulesChanged, carry_over
 from flows.replies import BACK, Vocabulary, match_option
 
 log = logging.getLogger(__name__)
@@ -78,7 +81,7 @@ class Person:
 class Conversation:
     def __init__(
         self,
-        program: Program,
+        programs: Programs,
         store: Store,
         translator: Translator,
         vocabulary: Vocabulary,
@@ -88,7 +91,7 @@ class Conversation:
         handoff: Handoff | None = None,
         subscriptions: Subscriptions | None = None,
     ) -> None:
-        self.program = program
+        self.programs = programs
         self.store = store
         self.tr = translator
         self.vocabulary = vocabulary
@@ -97,7 +100,12 @@ class Conversation:
         self.connector = connector
         self.handoff = handoff
         self.subscriptions = subscriptions
-        self.render = Renderer(translator, program)
+        self.render = Renderer(translator, programs)
+
+    @property
+    def program(self) -> Program:
+        """The program screened for now: read at every step, so a switch applies from the next question."""
+        return self.programs.active
 
     async def handle(self, person: Person, intent: Intent, *, update_id: int | None = None) -> Reply:
         """Apply one input. A repeated `update_id` changes nothing and answers nothing."""
@@ -211,7 +219,7 @@ class Conversation:
                 return await self._handoff(participant, intent, update_id)
             case StopUpdates() | Subscribe():
                 return await self._updates(participant, intent)
-            case Compose() | ControlBroadcast():
+            case Compose() | ControlBroadcast() | SwitchProgram():
                 return Reply()  # admin buttons, routed to the composer by the Telegram layer
         raise TypeError(f"unhandled intent {intent!r}")
 
@@ -265,10 +273,15 @@ class Conversation:
         """Run the engine, save before replying, and render. `quiet`: the input changes nothing to save."""
         now = self.clock()
         session = participant.session
-        if not engine.fits(self.program, session):
-            # The program was switched or edited since this person last wrote: start them afresh, and say so.
-            session, action = engine.new_session(self.program), engine.Restart()
-        session, events = engine.step(self.program, session, action, now.date())
+        events: Sequence[engine.Event | RulesChanged]
+        if engine.fits(self.program, session):
+            session, events = engine.step(self.program, session, action, now.date())
+        else:
+            # The program was switched (or edited) since this person last wrote: their answers are carried over
+            # to the new rules where they still mean the same, and they are told; the input itself is dropped.
+            old = self.programs.get(session.program_id)
+            session, events = carry_over(self.program, session, now.date(), old=old)
+            log.info("session carried over", extra={"user": hashed(participant.user_id), "program": self.program.id})
         outcome = next((e.verdict.outcome for e in events if isinstance(e, OutcomeReached)), None)
         changed = replace(participant, session=session, outcome=outcome if session.finished else None)
         must_save = not quiet or changed != participant

@@ -158,6 +158,14 @@ class ControlBroadcast:
     action: str
 
 
+@dataclass(frozen=True)
+class SwitchProgram:
+    """/program's buttons: `stage` is ask (confirm?), do (switch), keep (don't), tell (broadcast to the affected)."""
+
+    program_id: str
+    stage: str
+
+
 Intent = (
     Start
     | AskLanguage
@@ -184,6 +192,7 @@ Intent = (
     | Subscribe
     | Compose
     | ControlBroadcast
+    | SwitchProgram
 )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from bot.i18n import Translator
 from bot.intents import Answer, ChooseLanguage, Consent, GoBack
 from bot.outgoing import Button, Outgoing, split_text
+from bot.programs import Programs
 from bot.texts import T
 from flows.engine import (
     AnswerRecorded,
@@ -22,6 +23,7 @@ from flows.engine import (
     Session,
 )
 from flows.loader import Program
+from flows.migrate import RulesChanged
 from flows.verdict import Reason
 
 #: Notices that lead into the message after them instead of arriving alone: fewer messages on a slow network.
@@ -34,20 +36,30 @@ _PREFACES: dict[type, T] = {
 
 
 class Renderer:
-    def __init__(self, translator: Translator, program: Program) -> None:
+    def __init__(self, translator: Translator, programs: Programs) -> None:
         self.tr = translator
-        self.program = program
+        self.programs = programs
+
+    @property
+    def program(self) -> Program:
+        """The program screened for now (it can be switched while the bot runs)."""
+        return self.programs.active
 
     def option_label(self, language: str, option: OptionView) -> str:
         if option.date is None:
             return self.tr.text(language, option.text)
         return self.tr.text(language, option.text, date=option.date)
 
-    def events(self, language: str, events: Sequence[Event], *, preface: str | None = None) -> list[Outgoing]:
+    def events(
+        self, language: str, events: Sequence[Event | RulesChanged], *, preface: str | None = None
+    ) -> list[Outgoing]:
         """Messages for the events, in order; `preface` leads into the first one."""
         out: list[Outgoing] = []
         lead = [preface] if preface else []
         for event in events:
+            if isinstance(event, RulesChanged):
+                lead.append(self.rules_changed(language, event))
+                continue
             if type(event) in _PREFACES:
                 lead.append(self.tr.text(language, _PREFACES[type(event)]))
                 continue
@@ -68,13 +80,23 @@ class Renderer:
         Shared with an organisation (after Share) and with staff (if the person agreed).
         """
         lines = []
+        program = self.programs.get(session.program_id) or self.program
         for question_id in session.history:
-            question = self.program.questionnaire.question(question_id)
+            question = program.questionnaire.question(question_id)
             option = question.option(session.answers[question_id])
             if option is not None:
                 label = self.option_label(language, OptionView(option.id, option.text, option.date))
                 lines.append(f"• {self.tr.text(language, question.text)} {label}")
         return lines
+
+    def rules_changed(self, language: str, event: RulesChanged) -> str:
+        """The notice a person reads when their answers were carried over to new rules."""
+        return self.tr.text(
+            language,
+            T.RULES_CHANGED,
+            program=self.tr.text(language, event.program),
+            date=event.rules_as_of,
+        )
 
     def chosen(self, language: str, event: AnswerRecorded) -> str:
         """The tapped question's message once answered: its question and the answer, without buttons."""

@@ -163,6 +163,21 @@ class T(StrEnum):
     BC_REPORT_COUNTS = "bc.report_counts"
     BC_REPORT_REASONS = "bc.report_reasons"
     BC_CONTROL_REFUSED = "bc.control_refused"
+    RULES_CHANGED = "rules.changed"
+    PROGRAM_ACTIVE = "program.active"
+    PROGRAM_OTHERS = "program.others"
+    PROGRAM_SWITCH_TO = "program.switch_to"
+    PROGRAM_CONFIRM = "program.confirm"
+    PROGRAM_YES = "program.yes"
+    PROGRAM_NO = "program.no"
+    PROGRAM_KEPT = "program.kept"
+    PROGRAM_SWITCHED = "program.switched"
+    PROGRAM_AFFECTED = "program.affected"
+    PROGRAM_NONE_AFFECTED = "program.none_affected"
+    PROGRAM_TELL = "program.tell"
+    PROGRAM_NOTICE = "program.notice"
+    PROGRAM_LINE = "program.line"
+    BC_PEOPLE = "bc.people"
 
 
 #: Telegram commands, in menu order, each described by `cmd.<name>`.

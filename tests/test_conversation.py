@@ -35,7 +35,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 def conversation(core: Core, store: MemoryStore, frozen_now: dt.datetime) -> Conversation:
-    return Conversation(core.program, store, core.translator, core.vocabulary, clock=lambda: frozen_now)
+    return Conversation(core.programs, store, core.translator, core.vocabulary, clock=lambda: frozen_now)
 
 
 def labels(reply: Reply) -> list[str]:

@@ -91,14 +91,22 @@ class Audience:
     referral: str | None = None
     #: True: only people talking to staff right now.
     handoff: bool | None = None
+    #: Only these people (user ids), e.g. those whose result changed when the program was switched.
+    people: tuple[int, ...] | None = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Audience:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if values.get("people") is not None:
+            values["people"] = tuple(int(p) for p in values["people"])
+        return cls(**values)
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        data = {k: v for k, v in asdict(self).items() if v is not None}
+        if "people" in data:
+            data["people"] = list(data["people"])
+        return data
 
     @property
     def everyone(self) -> bool:
@@ -544,6 +552,8 @@ class Broadcasts:
             )
         if audience.handoff:
             conditions.append(exists().where(tickets.c.user_id == person, tickets.c.status.in_(OPEN_TICKETS)))
+        if audience.people is not None:
+            conditions.append(person.in_(audience.people))
         return select(person).where(*conditions)
 
     @staticmethod

@@ -95,21 +95,23 @@ class SqlStore:
                     .order_by(answers.c.position)
                 )
             ).all()
-        session = Session(
-            program_id=row.program_id,
-            node=row.node,
-            answers=MappingProxyType(dict(answered)),
-            history=tuple(q for q, _ in answered),
-        )
-        participant = Participant(
-            user_id=row.user_id,
-            chat_id=row.chat_id,
-            language=row.language,
-            consented_at=utc(row.consented_at),
-            session=session,
-            outcome=row.outcome,
-        )
-        return Loaded(participant, already_processed=False)
+        return Loaded(_participant(row, [(q, o) for q, o in answered]), already_processed=False)
+
+    async def everyone(self) -> list[Participant]:
+        """Every participant with their answers (for re-judging all results when the program changes)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(participants).order_by(participants.c.user_id))).all()
+            answered = (
+                await conn.execute(
+                    select(answers.c.user_id, answers.c.question_id, answers.c.option_id).order_by(
+                        answers.c.user_id, answers.c.position
+                    )
+                )
+            ).all()
+        by_person: dict[int, list[tuple[str, str]]] = {}
+        for user_id, question_id, option_id in answered:
+            by_person.setdefault(user_id, []).append((question_id, option_id))
+        return [_participant(row, by_person.get(row.user_id, [])) for row in rows]
 
     async def save(
         self, participant: Participant, *, previous: Participant | None, update_id: int | None, now: dt.datetime
@@ -188,6 +190,24 @@ class SqlStore:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _participant(row: Any, answered: list[tuple[str, str]]) -> Participant:
+    """A participant from their row and their answers in path order."""
+    session = Session(
+        program_id=row.program_id,
+        node=row.node,
+        answers=MappingProxyType(dict(answered)),
+        history=tuple(q for q, _ in answered),
+    )
+    return Participant(
+        user_id=row.user_id,
+        chat_id=row.chat_id,
+        language=row.language,
+        consented_at=utc(row.consented_at),
+        session=session,
+        outcome=row.outcome,
+    )
 
 
 def utc(value: dt.datetime) -> dt.datetime:

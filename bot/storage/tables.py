@@ -209,3 +209,13 @@ broadcast_optouts = Table(
     Column("reason", String(12), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+
+# Choices an admin made from Telegram that outlive a restart (the active program), with who and when.
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("key", String(40), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("changed_by", BigInteger, nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)

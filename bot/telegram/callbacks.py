@@ -18,6 +18,7 @@ from bot.intents import (
     PickOrganisation,
     ShareWith,
     ShareWithHuman,
+    SwitchProgram,
     Withdraw,
 )
 
@@ -82,6 +83,13 @@ class ControlCb(CallbackData, prefix="bx"):
     act: str
 
 
+class ProgramCb(CallbackData, prefix="pg"):
+    """/program's buttons; admin rights are checked when tapped."""
+
+    id: str
+    stage: str
+
+
 def pack(intent: Intent) -> str:
     """The callback data a button with this intent carries."""
     match intent:
@@ -111,6 +119,8 @@ def pack(intent: Intent) -> str:
             return ComposeCb(act=act, val=val).pack()
         case ControlBroadcast(broadcast_id=broadcast_id, action=act):
             return ControlCb(id=broadcast_id, act=act).pack()
+        case SwitchProgram(program_id=program_id, stage=stage):
+            return ProgramCb(id=program_id, stage=stage).pack()
     raise ValueError(f"no button can carry {intent!r}")
 
 
@@ -118,7 +128,7 @@ def unpack(data: str) -> Intent | None:
     """The intent behind callback data, or None for data this bot never issued."""
     kinds: tuple[type[CallbackData], ...] = (
         AnswerCb, BackCb, LanguageCb, ConsentCb, DeleteCb, OrganisationCb, ShareCb, WithdrawCb, DecideCb, HumanCb,
-        ComposeCb, ControlCb,
+        ComposeCb, ControlCb, ProgramCb,
     )  # fmt: skip
     for kind in kinds:
         try:
@@ -152,4 +162,6 @@ def unpack(data: str) -> Intent | None:
                 return Compose(act, val)
             case ControlCb(id=broadcast_id, act=act):
                 return ControlBroadcast(broadcast_id, act)
+            case ProgramCb(id=program_id, stage=stage):
+                return SwitchProgram(program_id, stage)
     return None

@@ -12,7 +12,7 @@ import logging
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, Message, Update, User
 
-from bot.admin import BROADCAST_COMMANDS, Admin, parse_command
+from bot.admin import ROUTED_COMMANDS, Admin, parse_command
 from bot.broadcast import Broadcaster
 from bot.compose import Composer, Draftable
 from bot.connect import Connector
@@ -35,12 +35,14 @@ from bot.intents import (
     Start,
     StopUpdates,
     Subscribe,
+    SwitchProgram,
     Typed,
     command_intent,
 )
 from bot.logs import hashed
 from bot.outgoing import FileRef, Reply
 from bot.storage.broadcasts import Broadcast
+from bot.switch import ProgramSwitch
 from bot.telegram.callbacks import unpack
 from bot.telegram.sender import TelegramSender
 from bot.texts import T
@@ -166,7 +168,7 @@ async def on_button(
     handoff: Handoff | None,
 ) -> None:
     intent = unpack(query.data or "")
-    if intent is None or isinstance(intent, (Compose, ControlBroadcast)):
+    if intent is None or isinstance(intent, (Compose, ControlBroadcast, SwitchProgram)):
         # Data this bot never issued (a forged or ancient button), or an admin's button in the hands of someone
         # who is not (or no longer) an admin: show the person where they are.
         log.warning("unexpected callback data", extra={"user": hashed(query.from_user.id)})
@@ -197,7 +199,12 @@ async def admin_language(user: User, conversation: Conversation) -> str:
 
 
 async def on_admin_command(
-    message: Message, admin: Admin, composer: Composer, conversation: Conversation, sender: TelegramSender
+    message: Message,
+    admin: Admin,
+    composer: Composer,
+    switch: ProgramSwitch,
+    conversation: Conversation,
+    sender: TelegramSender,
 ) -> None:
     assert message.text is not None
     assert message.from_user is not None
@@ -212,8 +219,10 @@ async def on_admin_command(
             reply = await composer.listing(lang)
         case "cancel":
             reply = await composer.cancel(message.from_user.id, lang)
+        case "program":
+            reply = await switch.show(lang)
         case _:
-            assert command.name not in BROADCAST_COMMANDS
+            assert command.name not in ROUTED_COMMANDS
             reply = await admin.handle(message.from_user.id, lang, command)
     await sender.deliver(message.chat.id, reply)
 
@@ -241,13 +250,15 @@ async def on_compose_message(message: Message, draft: Broadcast, composer: Compo
 
 async def is_admin_button(query: CallbackQuery, admin: Admin) -> bool:
     """A composer or broadcast-control button, tapped by someone who is an admin right now."""
-    return isinstance(unpack(query.data or ""), (Compose, ControlBroadcast)) and admin.is_admin(query.from_user.id)
+    admin_button = isinstance(unpack(query.data or ""), (Compose, ControlBroadcast, SwitchProgram))
+    return admin_button and admin.is_admin(query.from_user.id)
 
 
 async def on_admin_button(
     query: CallbackQuery,
     composer: Composer,
     broadcaster: Broadcaster,
+    switch: ProgramSwitch,
     conversation: Conversation,
     sender: TelegramSender,
 ) -> None:
@@ -266,6 +277,10 @@ async def on_admin_button(
                 state=conversation.tr.text(lang, f"bc.state.{changed.status.value}"),
             )
         await sender.deliver(query.from_user.id, Reply(toast=toast), query=query)
+        return
+    if isinstance(intent, SwitchProgram):
+        reply = await switch.button(query.from_user.id, lang, intent)
+        await sender.deliver(query.from_user.id, reply, query=query)
         return
     assert isinstance(intent, Compose)
     reply = await composer.button(query.from_user.id, intent)
