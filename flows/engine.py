@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 from flows.loader import Program
 from flows.model import END, Next, Option
-from flows.verdict import Verdict, answer_lookup, evaluate
+from flows.verdict import Verdict, answer_lookup, evaluate, explanations
 
 # --------------------------------------------------------------------------------------------------- state
 
@@ -266,5 +266,5 @@ def _conclude(program: Program, session: Session) -> list[Event]:
     dates = MappingProxyType(dict(ruleset.dates))
     return [
         OutcomeReached(verdict, follow_up.text, ruleset.program, ruleset.as_of),
-        *(InfoShown(key, dates) for key in follow_up.then),
+        *(InfoShown(key, dates) for key in explanations(program, follow_up, session.answers)),
     ]

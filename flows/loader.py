@@ -84,7 +84,7 @@ class Program:
         keys.update(r.text for r in self.ruleset.rules)
         for follow in (*self.ruleset.outcomes.values(), *self.ruleset.routes.values()):
             keys.add(follow.text)
-            keys.update(follow.then)
+            keys.update(explanation.text for explanation in follow.then)
         return keys
 
 
@@ -277,6 +277,12 @@ def _check_ruleset(path: Path, rs: Ruleset, qn: Questionnaire) -> None:
     for scope in rs.scope:
         if scope.route not in rs.routes:
             raise FlowError(path, scope.id, f"route '{scope.route}' has no entry under routes")
+    follow_ups = [(f"outcomes.{name}", f) for name, f in rs.outcomes.items()]
+    follow_ups += [(f"routes.{name}", f) for name, f in rs.routes.items()]
+    for where, follow in follow_ups:
+        for explanation in follow.then:
+            if explanation.if_ is not None:
+                _check_references(path, f"{where}.{explanation.text}", explanation.if_, qn)
     missing = [o for o in OUTCOMES if o not in rs.outcomes]
     if missing:
         raise FlowError(path, None, f"outcomes lack {missing}")

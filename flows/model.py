@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from flows.conditions import Condition, DateRange
 
@@ -103,14 +103,32 @@ class Rule(_Frozen):
     date: dt.date
     fails_when: Condition
     doubtful_when: Condition | None = None
-    severity: Literal["blocks", "pending"] = "blocks"
+    #: blocks: the person is ruled out. pending: a step still to take (the outcome stays likely eligible).
+    #: review: the rule itself is not verified for this ruleset, so it is never stated as fact: where it would
+    #: rule the person out, a person must look instead (needs review).
+    severity: Literal["blocks", "pending", "review"] = "blocks"
+
+
+class Explanation(_Frozen):
+    """One message after a result; with `if`, only for people whose answers make it hold (unknown: not shown)."""
+
+    text: str
+    if_: Condition | None = Field(default=None, alias="if")
 
 
 class FollowUp(_Frozen):
     """The text that announces a result and the explanations that follow it, one message each."""
 
     text: str
-    then: tuple[str, ...] = ()
+    #: A plain key is shown to everyone; `{text: key, if: condition}` only to those the condition holds for.
+    then: tuple[Explanation, ...] = ()
+
+    @field_validator("then", mode="before")
+    @classmethod
+    def _plain_keys(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple({"text": item} if isinstance(item, str) else item for item in value)
+        return value
 
 
 class Ruleset(_Frozen):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flows.conditions import AnswerFacts, Lookup
 from flows.loader import Program
-from flows.model import Outcome, Rule, ScopeRule
+from flows.model import FollowUp, Outcome, Rule, ScopeRule
 
 
 @dataclass(frozen=True)
@@ -69,9 +69,15 @@ def evaluate(program: Program, answers: Mapping[str, str]) -> Verdict:
     for rule in ruleset.rules:
         result = rule.fails_when.evaluate(lookup)
         if result is True:
-            (pending if rule.severity == "pending" else failed).append(_reason(rule))
+            {"blocks": failed, "pending": pending, "review": uncertain}[rule.severity].append(_reason(rule))
         elif result is None or (rule.doubtful_when is not None and rule.doubtful_when.evaluate(lookup) is not False):
             uncertain.append(_reason(rule))
 
     outcome: Outcome = "not_eligible" if failed else "needs_review" if uncertain else "likely_eligible"
     return Verdict(outcome, failed=tuple(failed), uncertain=tuple(uncertain), pending=tuple(pending))
+
+
+def explanations(program: Program, follow_up: FollowUp, answers: Mapping[str, str]) -> tuple[str, ...]:
+    """The follow-up's messages this person reads: every plain one, and each conditional one whose `if` holds."""
+    lookup = answer_lookup(program, answers)
+    return tuple(e.text for e in follow_up.then if e.if_ is None or e.if_.evaluate(lookup) is True)

@@ -15,6 +15,10 @@ from bot.intents import Answer
 from bot.outgoing import MAX_TEXT
 from bot.telegram.callbacks import pack
 from bot.texts import transport_keys
+from flows.loader import PROGRAMS_DIR, Program, available_programs, load_program
+
+#: Every shipped program, not only the active one: a deployment may switch to any of them.
+PROGRAMS: list[Program] = [load_program(PROGRAMS_DIR / name) for name in available_programs()]
 
 
 def catalog(lang: str):  # type: ignore[no-untyped-def]
@@ -23,7 +27,7 @@ def catalog(lang: str):  # type: ignore[no-untyped-def]
 
 
 def needed_keys(core: Core) -> set[str]:
-    return transport_keys() | core.program.text_keys()
+    return transport_keys() | core.program.text_keys() | {k for p in PROGRAMS for k in p.text_keys()}
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
@@ -84,7 +88,7 @@ def test_creole_months_are_creole(core: Core) -> None:
 def test_every_text_fits_a_message_and_every_button_its_limits(core: Core) -> None:
     """Every text fills all its placeholders and fits Telegram's 4096 characters; callback data fits 64 bytes."""
     names = {name for m in catalog("en") if m.id for name in PLACEHOLDER.findall(str(m.string))}
-    dated = {*core.program.ruleset.dates, "date", "since"}
+    dated = {*core.program.ruleset.dates, *(d for p in PROGRAMS for d in p.ruleset.dates), "date", "since"}
     # Dates where texts take dates; elsewhere a value as long as it gets (an organisation's name is up to 80).
     params: dict[str, object] = {name: dt.date(2022, 12, 31) if name in dated else "X" * 80 for name in names}
     params["problem"] = "p" * 300
@@ -94,9 +98,10 @@ def test_every_text_fits_a_message_and_every_button_its_limits(core: Core) -> No
             assert len(text) <= MAX_TEXT, (lang, key)
             assert not PLACEHOLDER.search(text), (lang, key, text)  # every placeholder filled
 
-    for question in core.program.questionnaire.questions:
-        for option in question.options:
-            assert len(pack(Answer(question.id, option.id)).encode()) <= 64
+    for program in PROGRAMS:
+        for question in program.questionnaire.questions:
+            for option in question.options:
+                assert len(pack(Answer(question.id, option.id)).encode()) <= 64
 
 
 def test_translator_refuses_gaps(tmp_path: Path) -> None:

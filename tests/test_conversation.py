@@ -190,16 +190,18 @@ def test_settings_default_to_sqlite_long_polling() -> None:
     assert settings.telegram_api_url == "https://api.telegram.org"
 
 
-async def test_session_from_an_edited_questionnaire_starts_over(conversation: Conversation, store: MemoryStore) -> None:
-    """A stored session naming a question the questionnaire no longer has restarts, and the person is told."""
+async def test_session_from_an_edited_questionnaire_is_carried_over(
+    conversation: Conversation, store: MemoryStore
+) -> None:
+    """A stored session naming a question the questionnaire no longer has goes on from what still counts, told so."""
     await consent(conversation, "en")
     stored = await store.load(ANA.user_id)
     assert stored is not None
     gone = replace(stored, session=replace(stored.session, node="a_question_removed_since"))
     await store.save(gone, previous=stored, update_id=None, now=dt.datetime(2026, 11, 22, tzinfo=dt.UTC))
     reply = await conversation.handle(ANA, Typed("1"))
-    assert "start again" in reply.messages[0].text
+    assert reply.messages[0].text.startswith("ℹ️ The rules have changed.")
     assert last_text(reply).endswith("What is your nationality?")
-    restarted = await store.load(ANA.user_id)
-    assert restarted is not None
-    assert restarted.session.node == "nationality"
+    carried = await store.load(ANA.user_id)
+    assert carried is not None
+    assert carried.session.node == "nationality"

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from bot.app import Core
 from flows import engine
-from flows.engine import AtFirstQuestion, NotCurrent, NotUnderstood, OutcomeReached, QuestionAsked, Restarted
+from flows.engine import (
+    AtFirstQuestion,
+    InfoShown,
+    NotCurrent,
+    NotUnderstood,
+    OutcomeReached,
+    QuestionAsked,
+    Restarted,
+)
+from flows.loader import Program, load_program
 
 TODAY = dt.date(2026, 11, 22)
 
@@ -112,3 +122,79 @@ def test_steps_are_deterministic(core: Core) -> None:
     first = engine.step(core.program, session, engine.Choose("location", "mexico"), TODAY)
     second = engine.step(core.program, session, engine.Choose("location", "mexico"), TODAY)
     assert first == second
+
+
+# ------------------------------------------------------------- conditional follow-ups and unverified rules
+
+TINY_QUESTIONNAIRE = """
+schema: 1
+id: tiny
+start: nationality
+questions:
+  - id: nationality
+    text: q.nationality
+    next: end
+    options:
+      - {id: haitian, text: opt.nationality.haitian}
+      - {id: cuban, text: opt.nationality.cuban}
+      - {id: dont_know, text: opt.dont_know, unknown: true}
+"""
+
+TINY_RULES = """
+schema: 1
+id: tiny
+program: program.chnv_2023
+questionnaire: questionnaire.yaml
+as_of: 2023-04-27
+in_force_from: 2023-01-06
+sources: [{id: s, title: t, url: https://example.gov, date: 2023-01-06, grade: primary}]
+dates: {}
+rules:
+  - {id: UNSURE, text: reason.mx1_unverified, source: s, date: 2022-10-12, severity: review,
+     fails_when: {answer: nationality, is: cuban}}
+outcomes:
+  likely_eligible:
+    text: outcome.likely_eligible_chnv
+    then: [info.safety, {text: info.h2b_haiti, if: {answer: nationality, is: haitian}}]
+  not_eligible: {text: outcome.not_eligible_chnv}
+  needs_review:
+    text: outcome.needs_review
+    then: [{text: info.h2b_haiti, if: {answer: nationality, is: haitian}}, info.safety]
+  another_route: {text: outcome.another_route}
+"""
+
+
+def tiny_program(tmp_path: Path) -> Program:
+    (tmp_path / "questionnaire.yaml").write_text(TINY_QUESTIONNAIRE, encoding="utf-8")
+    (tmp_path / "rules.yaml").write_text(TINY_RULES, encoding="utf-8")
+    return load_program(tmp_path)
+
+
+def result(program: Program, option_id: str) -> tuple[OutcomeReached, list[str]]:
+    session = engine.new_session(program)
+    _, events = engine.step(program, session, engine.Choose("nationality", option_id), TODAY)
+    (outcome,) = [e for e in events if isinstance(e, OutcomeReached)]
+    return outcome, [e.text for e in events if isinstance(e, InfoShown)]
+
+
+def test_a_conditional_message_is_shown_only_to_those_it_holds_for(tmp_path: Path) -> None:
+    """A `then` item with `if` follows the result only when the person's answers make the condition true."""
+    program = tiny_program(tmp_path)
+    assert result(program, "haitian")[1] == ["info.safety", "info.h2b_haiti"]
+    assert result(program, "cuban")[1] == ["info.safety"]
+
+
+def test_an_unknown_condition_shows_no_conditional_message(tmp_path: Path) -> None:
+    """ "I don't know" never unlocks a conditional message: it is shown only when the condition surely holds."""
+    outcome, info = result(tiny_program(tmp_path), "dont_know")
+    assert outcome.verdict.outcome == "needs_review"
+    assert info == ["info.safety"]
+
+
+def test_an_unverified_rule_sends_to_review_and_never_rules_out(tmp_path: Path) -> None:
+    """A `severity: review` rule that would apply puts the case before a person; it is never listed as a bar."""
+    outcome, _ = result(tiny_program(tmp_path), "cuban")
+    verdict = outcome.verdict
+    assert verdict.outcome == "needs_review"
+    assert [r.rule_id for r in verdict.uncertain] == ["UNSURE"]
+    assert verdict.failed == ()

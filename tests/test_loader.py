@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from flows.loader import PROGRAMS_DIR, FlowError, load_program
+from bot.i18n import Translator
+from flows.loader import PROGRAMS_DIR, FlowError, available_programs, load_program
 
 SOURCE = PROGRAMS_DIR / "venezuela-2022"
 
@@ -41,6 +42,51 @@ def refuse(folder: Path, *fragments: str) -> FlowError:
 def test_shipped_program_loads() -> None:
     """The shipped program passes every check."""
     assert load_program(SOURCE).id == "venezuela-2022"
+
+
+@pytest.mark.parametrize("name", available_programs())
+def test_every_shipped_program_loads(name: str) -> None:
+    """Every folder under flows/programs loads cleanly, with every text in every catalog (as `python -m bot check`)."""
+    translator = Translator.load()
+    known = {lang: translator.keys(lang) for lang in translator.languages}
+    assert load_program(PROGRAMS_DIR / name, known_texts=known).id == name
+
+
+def test_all_three_rulesets_are_shipped() -> None:
+    """Every folder under flows/programs is a program, and the 2022, 2023 and 2025 rulesets are all there."""
+    folders = sorted(p.name for p in PROGRAMS_DIR.iterdir() if p.is_dir())
+    assert available_programs() == folders
+    assert {"venezuela-2022", "chnv-2023", "chnv-terminated-2025"} <= set(folders)
+
+
+def test_conditional_follow_up_is_checked(program_dir: Path) -> None:
+    """A follow-up message shown only for some answers must name a real question and option."""
+
+    def add(d: dict) -> None:
+        d["outcomes"]["likely_eligible"]["then"].append(
+            {"text": "info.safety", "if": {"answer": "nationality", "is": "martian"}}
+        )
+
+    edit(program_dir / "rules.yaml", add)
+    refuse(program_dir, "rules.yaml", "outcomes.likely_eligible.info.safety", "nationality.martian")
+
+
+def test_conditional_follow_up_takes_only_text_and_if(program_dir: Path) -> None:
+    """A follow-up item with an unknown key is refused (a typo such as `iff` would otherwise show it to everyone)."""
+
+    def add(d: dict) -> None:
+        d["outcomes"]["likely_eligible"]["then"].append(
+            {"text": "info.safety", "iff": {"answer": "nationality", "is": "venezuelan"}}
+        )
+
+    edit(program_dir / "rules.yaml", add)
+    refuse(program_dir, "rules.yaml", "iff")
+
+
+def test_unknown_severity_is_refused(program_dir: Path) -> None:
+    """A rule's severity is blocks, pending or review; anything else is refused by name."""
+    edit(program_dir / "rules.yaml", lambda d: d["rules"][0].update(severity="maybe"))
+    refuse(program_dir, "rules.yaml", "node 'E1'", "severity")
 
 
 def test_next_to_a_missing_question(program_dir: Path) -> None:

@@ -113,3 +113,34 @@ async def test_only_admins_switch(deployment: Deployment) -> None:
     await deployment.admin.send("/program")
     screen = await deployment.admin.wait_for(lambda m: m.text.startswith("Rules in use:"))
     assert screen.text.startswith("Rules in use: Process for Venezuelans")
+
+
+async def test_a_haitian_gets_the_parole_path_and_h2b_in_creole(server: FakeBotAPI, tmp_path: Path) -> None:
+    """With PROGRAM=chnv-2023 a Haitian who qualifies reads, in Creole, the parole route and then H-2B."""
+    settings = settings_for(server, tmp_path / "puente.db").model_copy(update={"program": "chnv-2023"})
+    core = load_core(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, core, handle_signals=False, stop=stop))
+    try:
+        marie = server.user(language_code="ht")
+        await begin(marie, "ht")
+        for question, option in HAITIAN_IN_MEXICO:
+            await answer(marie, question, option)
+        await marie.wait_idle(quiet=0.5)
+        texts = [m.text for m in marie.messages]
+        result = next(t for t in texts if t.startswith("✅"))
+        route = core.translator.text("ht", "info.route_steps_chnv", **core.program.ruleset.dates)
+        h2b = core.translator.text("ht", "info.h2b_haiti", **core.program.ruleset.dates)
+        assert texts.index(result) < texts.index(route) < texts.index(h2b)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+#: tests/golden/chnv-2023/same_person_haitian_mexico_dec2022.yaml: in Mexico irregularly in December 2022.
+HAITIAN_IN_MEXICO = [
+    ("nationality", "haitian"), ("location", "mexico"), ("mx_pa_irregular", "yes"),
+    ("mx_pa_irregular_when_chn", "on_or_before"), ("us_irregular", "no"), ("sea_interdiction", "no"),
+    ("removal_order", "no"), ("other_citizenship", "no"), ("other_residence", "no"), ("refugee_status", "no"),
+    ("passport", "valid"), ("supporter", "yes"), ("age", "adult"), ("vaccines", "yes"), ("flight", "yes"),
+]  # fmt: skip
