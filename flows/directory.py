@@ -39,7 +39,9 @@ SCHEMA_VERSION = 1
 
 Offer = Literal["find_supporter", "act_as_supporter", "legal_advice", "travel_help"]
 Language = Literal["es", "ht", "en"]
-Nationality = Literal["venezuelan", "family", "any"]
+#: The questionnaires' nationality options an organisation can serve (the CHNV rules add Cubans, Haitians and
+#: Nicaraguans), "family" for immediate family travelling with one of them, or "any".
+Nationality = Literal["venezuelan", "cuban", "haitian", "nicaraguan", "family", "any"]
 Region = Literal["mexico", "panama", "elsewhere", "any"]
 Format = Literal["yaml", "csv"]
 
@@ -93,7 +95,7 @@ class Organisation(BaseModel):
     name: StrictStr = Field(min_length=1, max_length=80)
     offers: tuple[Offer, ...] = Field(min_length=1)
     languages: tuple[Language, ...] = Field(min_length=1)
-    #: Whom they serve: Venezuelans, immediate family of Venezuelans, or anyone.
+    #: Whom they serve: nationals of the processes, their immediate family, or anyone.
     nationalities: tuple[Nationality, ...] = Field(min_length=1)
     #: Where the person is now; the ids are the bot's answers to "Where are you now?".
     regions: tuple[Region, ...] = Field(min_length=1)
