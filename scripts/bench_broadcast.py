@@ -44,6 +44,8 @@ LANGUAGES = ("es", "ht", "en")
 TEXTS = {"es": "Noticia del proceso.", "ht": "Nouvèl sou pwosesis la.", "en": "Program news."}
 NEWS = frozenset(TEXTS.values())
 ANSWERS = dict(ELIGIBLE)
+#: How a result message starts (the last answer's reply has no question buttons).
+RESULTS = ("✅", "❌", "🔎")
 #: Broadcast sends in flight at once (the bot's default) and the seconds between outcome flushes (bot.broadcast).
 CONCURRENCY = 16
 FLUSH_EVERY = 0.2
@@ -218,7 +220,7 @@ async def questionnaire_latencies(server: FakeBotAPI, people: int, rounds: int) 
             while node in ANSWERS:
                 started = time.perf_counter()
                 await user.tap(data=f"a:{node}:{ANSWERS[node]}")
-                message = await user.wait_for(lambda m: bool(m.buttons), timeout=120)
+                message = await user.wait_for(lambda m: bool(m.buttons) or m.text.startswith(RESULTS), timeout=120)
                 latencies.append(time.perf_counter() - started)
                 nxt = next((b.data for row in message.buttons for b in row if b.data and b.data.startswith("a:")), "")
                 node = nxt.split(":")[1] if nxt else ""
