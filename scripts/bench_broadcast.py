@@ -209,7 +209,7 @@ async def bench_kills(count: int, kills: int) -> None:
         )
 
 
-async def questionnaire_latencies(server: FakeBotAPI, people: int, rounds: int) -> list[float]:
+async def questionnaire_latencies(server: FakeBotAPI, people: int, rounds: int, think: float) -> list[float]:
     latencies: list[float] = []
 
     async def one() -> None:
@@ -218,6 +218,7 @@ async def questionnaire_latencies(server: FakeBotAPI, people: int, rounds: int) 
         for _ in range(rounds):
             node = "nationality"
             while node in ANSWERS:
+                await asyncio.sleep(think)  # people read before they tap; scripts tapping flat out fill 30/s alone
                 started = time.perf_counter()
                 await user.tap(data=f"a:{node}:{ANSWERS[node]}")
                 message = await user.wait_for(lambda m: bool(m.buttons) or m.text.startswith(RESULTS), timeout=120)
@@ -231,7 +232,7 @@ async def questionnaire_latencies(server: FakeBotAPI, people: int, rounds: int) 
     return latencies
 
 
-async def bench_people_first(count: int, people: int) -> None:
+async def bench_people_first(count: int, people: int, think: float) -> None:
     for with_broadcast in (False, True):
         async with FakeBotAPI() as server:
             server.set_rate_limits(global_per_second=30)
@@ -243,7 +244,7 @@ async def bench_people_first(count: int, people: int) -> None:
                     warm = server.user(language_code="es")
                     await warm.send("/start")
                     await warm.wait_for(timeout=60)
-                    latencies = await questionnaire_latencies(server, people, rounds=1)
+                    latencies = await questionnaire_latencies(server, people, rounds=1, think=think)
                     reached = len(deliveries(server, {p.id for p in crowd})[0])
                 finally:
                     bot.terminate()
@@ -264,6 +265,7 @@ async def main() -> None:
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--people", type=int, default=10, help="people in the questionnaire during a broadcast")
+    parser.add_argument("--think", type=float, default=2.0, help="seconds each person takes before a tap")
     parser.add_argument("--concurrency", type=int, default=150, help="broadcast sends in flight, for the ceiling")
     parser.add_argument("--only", choices=("rate", "ceiling", "kills", "people"), default=None)
     args = parser.parse_args()
@@ -274,7 +276,7 @@ async def main() -> None:
     if args.only in (None, "kills"):
         await bench_kills(args.recipients, args.kills)
     if args.only in (None, "people"):
-        await bench_people_first(min(args.recipients, 3000), args.people)
+        await bench_people_first(min(args.recipients, 3000), args.people, args.think)
 
 
 if __name__ == "__main__":
