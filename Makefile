@@ -3,7 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run chat check test lint types bench bench-broadcast lock clean
+# The vulnerability audit's tool, pinned, in a venv of its own: never part of the bot's install or of `make check`.
+PIP_AUDIT_VERSION ?= 2.10.0
+AUDIT_VENV ?= .venv-audit
+
+.PHONY: run chat check test lint types bench bench-broadcast lock audit clean
 
 run: $(VENV)/.runtime  ## install and start the bot (SQLite, long polling)
 	$(BIN)/python -m bot
@@ -33,6 +37,16 @@ lock: $(VENV)/.dev  ## re-pin after changing pyproject.toml
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --extra postgres -o requirements.lock
 	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --extra postgres --extra dev -o requirements-dev.lock
 
+audit: $(AUDIT_VENV)/.pip-audit-$(PIP_AUDIT_VERSION)  ## known vulnerabilities in the locked versions (needs the internet)
+	$(AUDIT_VENV)/bin/pip-audit --no-deps --disable-pip --progress-spinner off \
+		--requirement requirements.lock --requirement requirements-dev.lock
+
+$(AUDIT_VENV)/.pip-audit-$(PIP_AUDIT_VERSION):
+	rm -rf $(AUDIT_VENV)
+	$(PYTHON) -m venv $(AUDIT_VENV)
+	$(AUDIT_VENV)/bin/python -m pip install --quiet pip-audit==$(PIP_AUDIT_VERSION)
+	touch $@
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -48,4 +62,4 @@ $(VENV)/.dev: requirements-dev.lock pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(AUDIT_VENV) .pytest_cache .mypy_cache .ruff_cache

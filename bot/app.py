@@ -14,7 +14,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent
+from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent, User
 from aiogram.utils.token import TokenValidationError
 
 from bot import logs
@@ -30,14 +30,15 @@ from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
 from bot.programs import Programs
 from bot.render import Renderer
+from bot.retention import Retention
 from bot.storage import SqlStore, Store, open_store
 from bot.storage.broadcasts import Broadcasts
 from bot.storage.deployment import Deployment
 from bot.storage.referrals import Referrals
 from bot.storage.tickets import Tickets
 from bot.switch import ProgramSwitch
-from bot.telegram.handlers import build_routers
-from bot.telegram.middlewares import OnePersonAtATime, RetryRequests
+from bot.telegram.handlers import build_routers, tell_to_slow_down
+from bot.telegram.middlewares import FloodControl, IgnoreStrangers, KnownChats, OnePersonAtATime, RetryRequests
 from bot.telegram.pacing import Pacer, PaceSends
 from bot.telegram.sender import TelegramSender, TelegramStaffApi, broadcast_sender
 from bot.texts import COMMANDS, T, transport_keys
@@ -107,11 +108,25 @@ def conversation_for(
         connector=connector,
         handoff=handoff,
         subscriptions=subscriptions,
+        retention_days=settings.retention_days,
     )
 
 
-def build_dispatcher(services: Services, sender: TelegramSender, staff_chat_id: int | None) -> Dispatcher:
+def build_dispatcher(services: Services, sender: TelegramSender, settings: Settings) -> Dispatcher:
     conversation = services.conversation
+    staff_chat_id = settings.staff_chat_id
+
+    async def intake_chats() -> list[int]:
+        organisations = await services.connector.referrals.organisations()
+        return [org.intake_chat_id for org in organisations if org.intake_chat_id is not None]
+
+    known_chats = KnownChats(staff_chat_id, intake_chats)
+    in_order = OnePersonAtATime()
+
+    async def slow_down(user: User, chat_id: int) -> None:
+        # In the person's queue, so the notice comes after the replies to what got through.
+        await in_order.run(user.id, lambda: tell_to_slow_down(user, chat_id, conversation, sender))
+
     dispatcher = Dispatcher(
         conversation=conversation,
         sender=sender,
@@ -121,8 +136,14 @@ def build_dispatcher(services: Services, sender: TelegramSender, staff_chat_id: 
         composer=services.composer,
         broadcaster=services.broadcaster,
         switch=services.switch,
+        known_chats=known_chats,
     )
-    dispatcher.update.outer_middleware(OnePersonAtATime())
+    # In this order: strangers and other bots are dropped, then floods, before anyone waits in a person's queue.
+    dispatcher.update.outer_middleware(IgnoreStrangers(known_chats))
+    exempt = () if staff_chat_id is None else (staff_chat_id,)
+    flood = FloodControl(settings.flood_burst, settings.flood_rate, slow_down, exempt=exempt)
+    dispatcher.update.outer_middleware(flood)
+    dispatcher.update.outer_middleware(in_order)
     dispatcher.include_routers(*build_routers(staff_chat_id))
 
     @dispatcher.errors()
@@ -275,6 +296,7 @@ async def serve(
     """Connect to the Bot API and the store, then long-poll until a signal (or `stop`, for tests) ends it."""
     assert settings.bot_token is not None
     logs.guard_third_party()
+    logs.hide(settings.bot_token.get_secret_value().strip())  # it is in every Bot API URL a library might log
     pacing = pacing_for(settings)
     try:
         bot = make_bot(settings, settings.bot_token.get_secret_value().strip(), pacing)
@@ -296,12 +318,14 @@ async def serve(
         services = build_services(settings, core, store, sender, plain_bot, pacing)
         await services.switch.restore()
         warn_if_superseded(core.programs, utc_now().date())
-        dispatcher = build_dispatcher(services, sender, settings.staff_chat_id)
+        dispatcher = build_dispatcher(services, sender, settings)
         stopper = asyncio.create_task(_stop_when(stop, dispatcher)) if stop is not None else None
         background: list[asyncio.Task[None]] = []
         if services.outbox is not None and services.handoff is not None:
             await services.outbox.start()
             background.append(asyncio.create_task(_remind(services.handoff, settings.reminder_check_seconds)))
+        retention = Retention(store, services.conversation.erase, utc_now, dt.timedelta(days=settings.retention_days))
+        background.append(asyncio.create_task(retention.run(settings.retention_check_seconds)))
         await services.broadcaster.start()
         try:
             await dispatcher.start_polling(

@@ -16,7 +16,8 @@ class Settings(BaseSettings):
     bot_token: SecretStr | None = None
     #: Where the Bot API lives: Telegram's, a self-hosted telegram-bot-api server, or a test double.
     telegram_api_url: str = "https://api.telegram.org"
-    database_url: str = "sqlite+aiosqlite:///data/puente.db"
+    #: May hold a password (postgresql+asyncpg://user:password@host/db): kept out of repr() like the secrets.
+    database_url: str = Field(default="sqlite+aiosqlite:///data/puente.db", repr=False)
     #: The program (questionnaire + dated ruleset) under flows/programs/ that the bot screens for.
     program: str = "venezuela-2022"
     default_language: Literal["es", "ht", "en"] = "es"
@@ -25,6 +26,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: Secret for hashing user ids in logs; set it to follow one person's lines across restarts.
     log_id_secret: SecretStr | None = None
+    #: People inactive this many days (no answer saved, no conversation with staff) are erased as /delete would;
+    #: messages the outbox sent or gave up on are dropped after as long.
+    retention_days: int = Field(default=90, ge=1)
+    #: How often the retention purge runs (seconds); it also runs once at startup.
+    retention_check_seconds: float = Field(default=3600.0, gt=0)
     #: Telegram user ids of the NGO staff who may use the admin commands, comma-separated.
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
@@ -52,6 +58,12 @@ class Settings(BaseSettings):
     #: Telegram's limit for one group: this many messages per window.
     group_messages_per_window: int = Field(default=20, ge=1)
     group_window_seconds: float = Field(default=60.0, gt=0)
+
+    # ---- flood control, per person (the staff group is not limited)
+    #: Messages or taps one person may send at once; past that the bot answers FLOOD_RATE a second, skips the rest
+    #: (nothing of them is read or stored) and asks them once to slow down.
+    flood_burst: int = Field(default=6, ge=1)
+    flood_rate: float = Field(default=1.0, gt=0)
 
     # ---- broadcasts (/broadcast)
     #: Messages per second the bot sends in all: Telegram's free limit is about 30 (raise it only for a test server).

@@ -110,7 +110,9 @@ class Connector:
                 return Reply(tuple(await self.offer(participant)))
             case PickOrganisation(org_id=org_id) | ShareWith(org_id=org_id):
                 org = await self.referrals.organisation(org_id)
-                if org is None or not org.active or org.intake_chat_id is None:
+                # The button names an organisation, so check it is one this person could have been offered:
+                # forged data must not send their answers to an organisation that does not serve them.
+                if org is None or org.intake_chat_id is None or not self._fits(participant, org):
                     name = org.name if org else "—"
                     return Reply((Outgoing(self.tr.text(lang, T.REFERRAL_UNAVAILABLE, name=name)),))
                 screen = self._sharing_screen(participant, contact, org)
@@ -182,9 +184,12 @@ class Connector:
 
     # ------------------------------------------------------------------ the organisation's side
 
-    async def decide(self, member_id: int, member_name: str, decision: Decide, card_text: str) -> Reply:
+    async def decide(
+        self, member_id: int, member_name: str, decision: Decide, card_text: str, card: tuple[int, int]
+    ) -> Reply:
         """An Accept or Decline tapped in an intake chat. Only the organisation's registered members count;
-        anyone else changes nothing (and is logged, without personal data)."""
+        anyone else changes nothing (and is logged, without personal data). `card` is the (chat id, message id)
+        tapped: only the referral's own card decides it, so forged data on another message changes nothing."""
         referral = await self.referrals.referral(decision.referral_id)
         org = await self.referrals.organisation(referral.org_id) if referral else None
         if referral is None or org is None:
@@ -197,6 +202,12 @@ class Connector:
                 extra={"user": hashed(member_id), "org": org.id, "referral": referral.id},
             )
             return Reply(toast=self.tr.text(lang, T.CARD_NOT_MEMBER))
+        if card != (referral.card_chat_id, referral.card_message_id):
+            log.warning(
+                "referral decision refused: not its card",
+                extra={"user": hashed(member_id), "org": org.id, "referral": referral.id},
+            )
+            return Reply(toast=self.tr.text(lang, T.CARD_CLOSED))
         status = Status.ACCEPTED if decision.accept else Status.DECLINED
         settled = await self.referrals.settle(referral.id, status, self.clock())
         if settled is None:
@@ -223,19 +234,18 @@ class Connector:
     # ------------------------------------------------------------------ texts
 
     async def _matches(self, participant: Participant) -> list[Organisation]:
-        answers = participant.session.answers
-        seeker = Seeker(
-            user_id=participant.user_id,
-            language=participant.language,
-            nationality=answers.get("nationality", "any"),
-            region=answers.get("location"),
-            needs=NEEDS_BY_OUTCOME.get(participant.outcome, ALL_NEEDS),
-        )
         week = iso_week(self.clock().date())
         orgs = await self.referrals.organisations()
         loads = await self.referrals.loads(week)
         exclude = await self.referrals.referred_to(participant.user_id)
-        return match(orgs, seeker, loads, exclude=exclude)
+        return match(orgs, _seeker(participant), loads, exclude=exclude)
+
+    @staticmethod
+    def _fits(participant: Participant, org: Organisation) -> bool:
+        """Whether `org` serves this person (active, their language, nationality, region and needs): whether
+        /organisations could offer it to them. This week's load and earlier referrals are left out: the referral's
+        own transaction says "full" or "already asked", as it does for a genuine tap on an older offer."""
+        return bool(match([org], _seeker(participant), {}, limit=1))
 
     def _card_for_person(self, lang: str, org: Organisation) -> str:
         lines = [f"🏢 {org.name}"]
@@ -298,6 +308,17 @@ class Connector:
     @staticmethod
     def _join(lead: str | None, text: str) -> str:
         return f"{lead}\n\n{text}" if lead else text
+
+
+def _seeker(participant: Participant) -> Seeker:
+    answers = participant.session.answers
+    return Seeker(
+        user_id=participant.user_id,
+        language=participant.language,
+        nationality=answers.get("nationality", "any"),
+        region=answers.get("location"),
+        needs=NEEDS_BY_OUTCOME.get(participant.outcome, ALL_NEEDS),
+    )
 
 
 def _org_language(org: Organisation) -> str:

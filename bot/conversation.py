@@ -90,6 +90,7 @@ class Conversation:
         connector: Connector | None = None,
         handoff: Handoff | None = None,
         subscriptions: Subscriptions | None = None,
+        retention_days: int = 90,
     ) -> None:
         self.programs = programs
         self.store = store
@@ -100,6 +101,8 @@ class Conversation:
         self.connector = connector
         self.handoff = handoff
         self.subscriptions = subscriptions
+        #: After this many days without writing, everything about a person is erased (bot.retention).
+        self.retention_days = retention_days
         self.render = Renderer(translator, programs)
 
     @property
@@ -147,9 +150,9 @@ class Conversation:
                     edit_source=self.render.privacy_notice(lang).text,
                 )
             case Help():
-                return Reply((Outgoing(self.tr.text(self.default_language, T.HELP)),))
+                return Reply((self._help(self.default_language),))
             case ShowPrivacy():
-                return Reply((Outgoing(self.tr.text(self.default_language, T.PRIVACY_TEXT)),))
+                return Reply((self._privacy(self.default_language),))
             case AskDelete() | ConfirmDelete():
                 return Reply((Outgoing(self.tr.text(self.default_language, T.DELETE_NOTHING)),))
             case StopUpdates() | Subscribe():
@@ -192,19 +195,13 @@ class Conversation:
                 reply = await self._step(participant, engine.Show(), update_id, quiet=True)
                 return replace(reply, messages=self._prefaced(lang, T.MEDIA, reply.messages))
             case Help():
-                return Reply((Outgoing(self.tr.text(lang, T.HELP)),))
+                return Reply((self._help(lang),))
             case ShowPrivacy():
-                return Reply((Outgoing(self.tr.text(lang, T.PRIVACY_TEXT)),))
+                return Reply((self._privacy(lang),))
             case AskDelete():
                 return Reply((self._delete_prompt(lang),))
             case ConfirmDelete(confirmed=True):
-                if self.connector is not None:
-                    await self.connector.withdraw_all(participant)
-                if self.handoff is not None:
-                    await self.handoff.forget(participant)
-                if self.subscriptions is not None:
-                    self.subscriptions.left(participant.user_id)
-                await self.store.delete(participant.user_id)
+                await self.erase(participant)
                 log.info("participant deleted", extra={"user": hashed(participant.user_id)})
                 return self._closing_delete(lang, T.DELETE_DONE)
             case ConfirmDelete(confirmed=False):
@@ -222,6 +219,24 @@ class Conversation:
             case Compose() | ControlBroadcast() | SwitchProgram():
                 return Reply()  # admin buttons, routed to the composer by the Telegram layer
         raise TypeError(f"unhandled intent {intent!r}")
+
+    async def erase(self, participant: Participant) -> bool:
+        """Forget the person completely: /delete, and the retention purge of people gone quiet, both come here.
+
+        Those waiting on them are told first, while there is still something to find them by: organisations
+        holding an open request (withdrawn) and staff in an open conversation (closed). Then the store erases
+        every row about them in one transaction, and staff read in the emptied topic why nobody will answer.
+        False when there was no profile left to erase.
+        """
+        if self.connector is not None:
+            await self.connector.withdraw_all(participant)
+        closed = await self.handoff.forget(participant) if self.handoff is not None else None
+        if self.subscriptions is not None:
+            self.subscriptions.left(participant.user_id)
+        found = await self.store.delete(participant.user_id)
+        if self.handoff is not None:
+            await self.handoff.erased(closed)
+        return found
 
     async def _handoff(
         self, participant: Participant, intent: AskHuman | ShareWithHuman | LeaveHandoff, update_id: int | None
@@ -303,6 +318,14 @@ class Conversation:
         )
 
     # ------------------------------------------------------------------ small screens
+
+    def _privacy(self, lang: str) -> Outgoing:
+        """/privacy: what is kept, why, who sees it, for how long."""
+        return Outgoing(self.tr.text(lang, T.PRIVACY_TEXT, days=self.retention_days))
+
+    def _help(self, lang: str) -> Outgoing:
+        program = self.tr.text(lang, self.program.ruleset.program)
+        return Outgoing(self.tr.text(lang, T.HELP, program=program))
 
     def _delete_prompt(self, lang: str) -> Outgoing:
         return Outgoing(

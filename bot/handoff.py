@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Outbox payload keys the relay adds to know, once a copy is sent, which pair to record.
 TICKET, DIRECTION, SOURCE, CARD = "ticket_id", "direction", "source_message_id", "card"
+#: How fresh a ticket's `updated_at` is kept while messages go back and forth (retention counts in days).
+ACTIVITY_EVERY = dt.timedelta(hours=1)
 
 
 class StaffApi(Protocol):
@@ -184,6 +186,7 @@ class Handoff:
             if staff_copy is not None:
                 payload["reply_to"] = staff_copy
         await self.outbox.put(self.staff_chat_id, "copy", payload, thread_id=ticket.thread_id)
+        await self._still_talking(ticket)
 
     async def relay_edit_in(self, ticket: Ticket, message_id: int, text: str) -> None:
         staff_copy = await self.tickets.staff_copy_of(ticket.id, message_id)
@@ -198,11 +201,22 @@ class Handoff:
             await self._close(ticket, self.tr.text(self.staff_language, T.STAFF_LEFT))
         return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_LEFT)),))
 
-    async def forget(self, participant: Participant) -> None:
-        """Before a person's data is erased: close their open ticket and tell staff why nobody will answer."""
+    async def forget(self, participant: Participant) -> Ticket | None:
+        """Before a person's data is erased: close their open ticket. Returns it, for `erased` to tell staff."""
         ticket = await self.tickets.open_ticket_of(participant.user_id)
         if ticket is not None:
-            await self._close(ticket, self.tr.text(self.staff_language, T.STAFF_ERASED))
+            now = self.clock()
+            await self.tickets.update(ticket.id, now, status=TicketStatus.CLOSED, closed_at=now)
+            log.info("ticket closed", extra={"ticket": ticket.id})
+        return ticket
+
+    async def erased(self, ticket: Ticket | None) -> None:
+        """After a person's data is erased: the outbox forgets what it had read of their rows (they are gone), and
+        staff are told in the emptied topic why nobody will answer there."""
+        self.outbox.reload()
+        if ticket is not None:
+            note = self.tr.text(self.staff_language, T.STAFF_ERASED)
+            await self.outbox.put(self.staff_chat_id, "text", {"text": note}, thread_id=ticket.thread_id)
 
     # ------------------------------------------------------------------ the staff's side
 
@@ -246,6 +260,8 @@ class Handoff:
             await self.tickets.update(
                 ticket.id, self.clock(), status=TicketStatus.CLAIMED, claimed_by=message.sender_id
             )
+        else:
+            await self._still_talking(ticket)
         return None
 
     async def edited_by_staff(self, message: StaffMessage) -> None:
@@ -270,10 +286,15 @@ class Handoff:
             await self.tickets.update(ticket_id, self.clock(), card_message_id=message_id)
             return
         source = int(entry.payload[SOURCE])
-        if entry.payload.get(DIRECTION) == "in":
-            await self.tickets.pair(ticket_id, source, message_id, "in")
-        else:
-            await self.tickets.pair(ticket_id, message_id, source, "out")
+        try:
+            if entry.payload.get(DIRECTION) == "in":
+                await self.tickets.pair(ticket_id, source, message_id, "in")
+            else:
+                await self.tickets.pair(ticket_id, message_id, source, "out")
+        except Exception:
+            if await self.tickets.by_id(ticket_id) is None:
+                return  # the person was erased while the copy was on its way: nothing to pair it with
+            raise
 
     async def remind(self) -> int:
         """Post a reminder for each ticket waiting longer than allowed. Returns how many."""
@@ -318,6 +339,13 @@ class Handoff:
         await self.tickets.update(ticket.id, self.clock(), status=TicketStatus.CLOSED, closed_at=self.clock())
         await self.outbox.put(self.staff_chat_id, "text", {"text": note}, thread_id=ticket.thread_id)
         log.info("ticket closed", extra={"ticket": ticket.id})
+
+    async def _still_talking(self, ticket: Ticket) -> None:
+        """A conversation going on is activity: retention keeps people whose ticket moved within its period.
+        Recorded at most every ACTIVITY_EVERY, so a burst of messages costs no extra writes."""
+        now = self.clock()
+        if now - ticket.updated_at >= ACTIVITY_EVERY:
+            await self.tickets.update(ticket.id, now)
 
     async def _ticket_for(self, message: StaffMessage) -> Ticket | None:
         if message.thread_id is not None:

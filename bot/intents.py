@@ -198,7 +198,8 @@ Intent = (
 
 def command_intent(command: str, language_hint: str | None = None) -> Intent | None:
     """The intent of a slash command ("/start", "/back@PuenteBot"), or None for one the bot does not have."""
-    name = command.lstrip("/").split("@", 1)[0].split(maxsplit=1)[0].lower() if command.strip("/ ") else ""
+    words = command.lstrip("/").split("@", 1)[0].split(maxsplit=1)  # none for "/@bot" or "/ " + a no-break space
+    name = words[0].lower() if words else ""
     intents: dict[str, Intent] = {
         "start": Start(language_hint),
         "back": GoBack(),

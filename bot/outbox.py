@@ -245,6 +245,12 @@ class Outbox:
         self._wakeup.set()
         return row_id
 
+    def reload(self) -> None:
+        """Rows were deleted behind the worker's back (a person erased): read every chat's head again, so nothing
+        it had read of theirs is sent or kept in memory. A send already in flight still finishes."""
+        self._reload_all = True
+        self._wakeup.set()
+
     async def pending(self, chat_id: int | None = None) -> int:
         """Rows neither sent nor failed (in one chat, or everywhere)."""
         query = select(func.count()).select_from(outbox).where(*_PENDING)

@@ -24,6 +24,7 @@ class T(StrEnum):
     MEDIA = "reply.media"
     FINISHED = "reply.finished"
     ERROR = "reply.error"
+    SLOW_DOWN = "reply.slow_down"
     RULES_AS_OF = "result.rules_as_of"
     RESULT_UNCERTAIN = "result.uncertain"
     RESULT_PENDING = "result.pending"

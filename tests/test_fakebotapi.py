@@ -37,6 +37,10 @@ from aiogram.types import (
     BotCommandScopeChat,
     BufferedInputFile,
     CallbackQuery,
+    ChatMemberAdministrator,
+    ChatMemberBanned,
+    ChatMemberLeft,
+    ChatMemberMember,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -47,7 +51,7 @@ from aiogram.types import (
     Update,
 )
 
-from tests.fakebotapi import FakeBotAPI, FakeGroup, FakeUser, png_image
+from tests.fakebotapi import FakeBotAPI, FakeChannel, FakeGroup, FakeUser, png_image
 from tests.fakebotapi.schema import METHODS, UPDATE_TYPES, image_size
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared/reference/telegram-bot-api/api.min.json"
@@ -1572,6 +1576,134 @@ def test_ten_thousand_users_are_cheap() -> None:
     assert len({p.id for p in people}) == len(server.users) == 10_000
 
 
+# -- the bot's membership: added to groups and channels, leaving them -----------------------------------
+
+
+async def test_a_group_without_the_bot_sends_it_nothing(bot: Bot, server: FakeBotAPI) -> None:
+    """In a group the bot is not in, members talk but no update reaches the bot, and sends there are 403."""
+    stranger = server.group(title="Random", with_bot=False)
+    eve = stranger.member(first_name="Eve")
+    await eve.send("hola a todos")
+    assert (stranger.bot_status, stranger.bot_present) == ("left", False)
+    assert await bot(GetUpdates()) == []
+    assert server.stats.updates_unseen == 1
+    with pytest.raises(TelegramForbiddenError, match="bot is not a member of the supergroup chat"):
+        await bot.send_message(stranger.id, "hola")
+
+
+async def test_adding_the_bot_pushes_my_chat_member_and_the_joined_message(bot: Bot, server: FakeBotAPI) -> None:
+    """add_bot gives the bot my_chat_member (left to member, from who added it), then the new_chat_members message."""
+    stranger = server.group(title="Random", supergroup=False, with_bot=False)
+    eve = stranger.member(first_name="Eve")
+    update_id = await stranger.add_bot(by=eve)
+    change, joined = await bot(GetUpdates())
+    assert change.update_id == update_id
+    assert change.my_chat_member is not None
+    assert change.my_chat_member.chat.id == stranger.id
+    assert change.my_chat_member.chat.type == "group"
+    assert change.my_chat_member.from_user.id == eve.id
+    assert isinstance(change.my_chat_member.old_chat_member, ChatMemberLeft)
+    assert isinstance(change.my_chat_member.new_chat_member, ChatMemberMember)
+    assert change.my_chat_member.new_chat_member.user.id == bot.id
+    assert joined.message is not None
+    assert [u.id for u in joined.message.new_chat_members or []] == [bot.id]
+    assert stranger.bot_present
+    await bot.send_message(stranger.id, "hola")  # now it may
+    with pytest.raises(AssertionError, match="already in"):
+        await stranger.add_bot(by=eve)
+
+
+async def test_leave_chat(bot: Bot, server: FakeBotAPI) -> None:
+    """leaveChat takes the bot out: True, a my_chat_member about itself, then no updates and 403 on sends."""
+    stranger = server.group(title="Random", with_bot=False)
+    eve = stranger.member(first_name="Eve")
+    await stranger.add_bot(by=eve, admin=True)
+    [added, _] = await bot(GetUpdates())
+    assert added.my_chat_member is not None
+    assert isinstance(added.my_chat_member.new_chat_member, ChatMemberAdministrator)
+    assert await bot.leave_chat(stranger.id) is True
+    assert stranger.bot_status == "left"
+    [left] = await bot(GetUpdates(offset=added.update_id + 2))
+    assert left.my_chat_member is not None
+    assert left.my_chat_member.from_user.id == bot.id
+    assert isinstance(left.my_chat_member.old_chat_member, ChatMemberAdministrator)
+    assert isinstance(left.my_chat_member.new_chat_member, ChatMemberLeft)
+    await eve.send("¿sigue ahí?")
+    assert await bot(GetUpdates(offset=left.update_id + 1)) == []
+    with pytest.raises(TelegramForbiddenError, match="bot is not a member of the supergroup chat"):
+        await bot.send_message(stranger.id, "hola")
+    with pytest.raises(TelegramForbiddenError, match="bot is not a member of the supergroup chat"):
+        await bot.leave_chat(stranger.id)
+    assert [c.status for c in server.calls_to("leaveChat")] == [200, 403]
+
+
+async def test_leave_chat_refusals(bot: Bot, server: FakeBotAPI, http: aiohttp.ClientSession, ana: FakeUser) -> None:
+    """A private chat cannot be left, an unknown chat is not found, chat_id is required, and a kicked bot is out."""
+    with pytest.raises(TelegramBadRequest, match="chat member status can't be changed in private chats"):
+        await bot.leave_chat(ana.id)
+    with pytest.raises(TelegramBadRequest, match="chat not found"):
+        await bot.leave_chat(-1009999999999)
+    status, body = await call(http, server, "leaveChat")
+    assert (status, body["description"]) == (400, "Bad Request: chat_id is empty")
+    intake = server.group(title="Intake")
+    await intake.remove_bot(by=intake.member(first_name="María"))
+    [kicked] = await bot(GetUpdates())
+    assert kicked.my_chat_member is not None
+    assert isinstance(kicked.my_chat_member.new_chat_member, ChatMemberBanned)
+    with pytest.raises(TelegramForbiddenError, match="bot was kicked from the supergroup chat"):
+        await bot.leave_chat(intake.id)
+    with pytest.raises(TelegramForbiddenError, match="bot was kicked from the supergroup chat"):
+        await bot.send_message(intake.id, "hola")
+
+
+@pytest.fixture
+def news(server: FakeBotAPI) -> FakeChannel:
+    return server.channel(title="Noticias")
+
+
+async def test_channel_posts_come_from_the_channel(bot: Bot, server: FakeBotAPI, news: FakeChannel) -> None:
+    """A channel post has sender_chat (the channel) and no from; an edit is an edited_channel_post."""
+    assert news.id == -1001000000001
+    assert news.chat.type == "channel"
+    await news.post("Hoy no abrimos")
+    await news.edit_post(news.last_post, "Hoy sí abrimos")
+    post, edited = await bot(GetUpdates())
+    assert post.channel_post is not None
+    assert post.channel_post.from_user is None
+    assert post.channel_post.sender_chat is not None
+    assert post.channel_post.sender_chat.id == news.id
+    assert post.channel_post.text == "Hoy no abrimos"
+    assert edited.edited_channel_post is not None
+    assert edited.edited_channel_post.text == "Hoy sí abrimos"
+    assert edited.edited_channel_post.edit_date is not None
+    await news.post("otra")
+    assert await bot(GetUpdates(offset=edited.update_id + 1, allowed_updates=["message"])) == []
+
+
+async def test_channel_without_the_bot_until_it_is_added(bot: Bot, server: FakeBotAPI) -> None:
+    """Posts in a channel the bot is not in reach nobody; added, the bot is an admin that can post and leave."""
+    news = server.channel(title="Noticias", with_bot=False)
+    await news.post("antes")
+    assert await bot(GetUpdates()) == []
+    owner = server.user(first_name="Owner")
+    await news.add_bot(by=owner)
+    await news.post("después")
+    change, post = await bot(GetUpdates())
+    assert change.my_chat_member is not None
+    assert change.my_chat_member.chat.type == "channel"
+    member = change.my_chat_member.new_chat_member
+    assert isinstance(member, ChatMemberAdministrator)
+    assert member.can_post_messages is True
+    assert post.channel_post is not None
+    assert post.channel_post.text == "después"
+    await bot.send_message(news.id, "Aviso")
+    assert [m.text for m in news.messages] == ["Aviso"]
+    assert server.deliveries() == Counter()  # a channel is not a private chat
+    assert await bot.leave_chat(news.id) is True
+    with pytest.raises(TelegramForbiddenError, match="bot is not a member of the channel chat"):
+        await bot.send_message(news.id, "Aviso")
+
+
 # -- cross-check against the official reference --------------------------------------------------------
 
 
@@ -1598,6 +1730,10 @@ def test_schema_matches_reference() -> None:
     assert documented_updates == UPDATE_TYPES
 
 
+#: Fields Telegram sends that are newer than the reference copy, and that aiogram requires (see the fake's server.py).
+NEWER_THAN_REFERENCE: dict[str, frozenset[str]] = {"ChatMemberAdministrator": frozenset({"can_send_welcome_messages"})}
+
+
 def _check_object(reference: dict[str, Any], type_name: str, value: Any, path: str) -> None:
     """Recursively check ``value`` against reference type ``type_name``: known fields, required present."""
     if type_name.startswith("Array of "):
@@ -1608,16 +1744,28 @@ def _check_object(reference: dict[str, Any], type_name: str, value: Any, path: s
     spec = reference["types"].get(type_name)
     if spec is None:
         return  # a scalar such as String or Integer
-    if "subtypes" in spec:
-        _check_object(reference, spec["subtypes"][0], value, path)  # Message for MaybeInaccessibleMessage
-        return
+    if "subtypes" in spec:  # one of them must fit: Message or InaccessibleMessage, ChatMember by status...
+        failures = []
+        for subtype in spec["subtypes"]:
+            status = reference["types"][subtype]["fields"][0]
+            if status["name"] == "status" and f'"{value.get("status")}"' not in status["description"]:
+                continue  # ChatMemberLeft is the one "always "left""
+            try:
+                _check_object(reference, subtype, value, path)
+            except AssertionError as failure:
+                failures.append(f"{subtype}: {failure}")
+            else:
+                return
+        raise AssertionError(f"{path}: fits none of {type_name}'s subtypes: {failures}")
     assert isinstance(value, dict), path
     fields = {f["name"]: f for f in spec.get("fields", [])}
-    assert set(value) <= set(fields), f"{path}: unknown fields {set(value) - set(fields)}"
+    newer = NEWER_THAN_REFERENCE.get(type_name, frozenset())
+    assert set(value) <= set(fields) | newer, f"{path}: unknown fields {set(value) - set(fields)}"
     missing = {name for name, f in fields.items() if f["required"]} - set(value)
     assert not missing, f"{path}: missing required {missing}"
     for name, item in value.items():
-        _check_object(reference, fields[name]["types"][0], item, f"{path}.{name}")
+        if name not in newer:
+            _check_object(reference, fields[name]["types"][0], item, f"{path}.{name}")
 
 
 async def test_fake_payloads_match_reference(
@@ -1683,6 +1831,36 @@ async def test_forum_payloads_match_reference(
         "edited_message",
         "message",
     ]
+
+
+async def test_membership_and_channel_payloads_match_reference(
+    bot: Bot, server: FakeBotAPI, http: aiohttp.ClientSession
+) -> None:
+    """my_chat_member (every status the fake uses, groups, forums and channels), the joined message and channel
+    posts are shaped per the reference."""
+    reference = _reference()
+    plain = server.group(title="Random", supergroup=False, with_bot=False)
+    forum = server.group(title="Foro", forum=True, with_bot=False)
+    news = server.channel(title="Noticias", with_bot=False)
+    eve = plain.member(first_name="Eve")
+    await plain.add_bot(by=eve)
+    await forum.add_bot(by=forum.member(first_name="Luis"), admin=True)
+    await news.add_bot(by=eve)
+    await news.post("Hoy no abrimos")
+    await news.edit_post(news.last_post, "Hoy sí")
+    await bot.leave_chat(forum.id)
+    await plain.remove_bot(by=eve)
+    _, updates = await call(http, server, "getUpdates")
+    _check_object(reference, "Array of Update", updates["result"], "getUpdates")
+    kinds = [next(k for k in u if k != "update_id") for u in updates["result"]]
+    assert kinds == [
+        "my_chat_member", "message", "my_chat_member", "message", "my_chat_member", "channel_post",
+        "edited_channel_post", "my_chat_member", "my_chat_member",
+    ]  # fmt: skip
+    statuses = [u["my_chat_member"]["new_chat_member"]["status"] for u in updates["result"] if "my_chat_member" in u]
+    assert statuses == ["member", "administrator", "administrator", "left", "kicked"]
+    parsed = [Update.model_validate(u, context={"bot": bot}) for u in updates["result"]]
+    assert [u.event_type for u in parsed] == kinds
 
 
 async def test_photo_payloads_match_reference(

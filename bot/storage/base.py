@@ -49,6 +49,6 @@ class Store(Protocol):
         """Whether an update was already applied (Telegram may deliver one twice)."""
 
     async def delete(self, user_id: int) -> bool:
-        """Erase the participant and their answers. False when there was nothing."""
+        """Erase the participant and everything stored about them, in one transaction. False when there was nothing."""
 
     async def close(self) -> None: ...

@@ -12,13 +12,37 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, delete, event, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    String,
+    and_,
+    cast,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.storage.base import Loaded, Participant
-from bot.storage.tables import answers, participants, processed_updates
+from bot.storage.tables import (
+    answers,
+    broadcast_optouts,
+    broadcast_recipients,
+    broadcasts,
+    outbox,
+    participants,
+    processed_updates,
+    referrals,
+    relayed,
+    tickets,
+)
 from flows.engine import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -143,7 +167,7 @@ class SqlStore:
             raise
         self._saves += 1
         if self._saves % 1000 == 0:
-            await self._forget_old_updates(now)
+            await self.forget_updates(now - UPDATE_MEMORY)
         return True
 
     async def _write_answers(
@@ -179,17 +203,106 @@ class SqlStore:
             return found.first() is not None
 
     async def delete(self, user_id: int) -> bool:
+        """Erase everything about the person in one transaction; False when they had no profile.
+
+        Their profile and answers; their tickets with the pairs of relayed message ids; their broadcast rows and
+        opt-out, and their id in a broadcast's list of people (a program switch's "those affected"); every outbox
+        row that concerns them: messages queued or sent to their chat, copies of their messages into the staff
+        group, and whatever was posted in their tickets' topics (the card with their answers). Referrals stay as
+        counts for the organisations, with nothing pointing back at the person: no user id, and not the card
+        either (it quotes their contact and answers in the intake chat).
+        Foreign keys would cascade most of this; it is spelled out so no backend setting can leave a row behind.
+        """
         async with self.writing() as conn:
+            chat_id = (
+                await conn.execute(select(participants.c.chat_id).where(participants.c.user_id == user_id))
+            ).scalar_one_or_none()
+            chats = {user_id} if chat_id is None else {user_id, chat_id}  # a private chat's id is the user's
+            their_tickets = (
+                await conn.execute(select(tickets.c.id, tickets.c.thread_id).where(tickets.c.user_id == user_id))
+            ).all()
+            ticket_ids = [t.id for t in their_tickets]
+            threads = {t.thread_id for t in their_tickets if t.thread_id is not None}
+            await conn.execute(delete(outbox).where(_concerning(chats, ticket_ids, threads)))
+            if ticket_ids:
+                await conn.execute(delete(relayed).where(relayed.c.ticket_id.in_(ticket_ids)))
+            await conn.execute(delete(tickets).where(tickets.c.user_id == user_id))
+            await conn.execute(
+                update(referrals)
+                .where(referrals.c.user_id == user_id)
+                .values(user_id=None, card_chat_id=None, card_message_id=None)
+            )
+            await conn.execute(delete(broadcast_recipients).where(broadcast_recipients.c.user_id == user_id))
+            await conn.execute(delete(broadcast_optouts).where(broadcast_optouts.c.user_id == user_id))
+            await _drop_from_audiences(conn, user_id)
             await conn.execute(delete(answers).where(answers.c.user_id == user_id))
             removed = await conn.execute(delete(participants).where(participants.c.user_id == user_id))
         return bool(removed.rowcount)
 
-    async def _forget_old_updates(self, now: dt.datetime) -> None:
+    async def inactive(self, before: dt.datetime) -> list[int]:
+        """People who have done nothing since `before`: their questionnaire was last saved earlier, and no ticket
+        of theirs moved since (a conversation with staff goes on without touching the questionnaire)."""
+        talking = (
+            select(tickets.c.id)
+            .where(tickets.c.user_id == participants.c.user_id, tickets.c.updated_at >= before)
+            .exists()
+        )
+        async with self.engine.connect() as conn:
+            found = await conn.execute(
+                select(participants.c.user_id)
+                .where(participants.c.updated_at < before, ~talking)
+                .order_by(participants.c.updated_at)
+            )
+            return list(found.scalars())
+
+    async def forget_outbox(self, before: dt.datetime) -> int:
+        """Drop outbox rows queued before `before` that are done with (sent, or failed for good). Returns how many."""
         async with self.writing() as conn:
-            await conn.execute(delete(processed_updates).where(processed_updates.c.processed_at < now - UPDATE_MEMORY))
+            removed = await conn.execute(
+                delete(outbox).where(
+                    outbox.c.created_at < before, or_(outbox.c.sent_at.is_not(None), outbox.c.failed.is_not(None))
+                )
+            )
+        return int(removed.rowcount or 0)
+
+    async def forget_updates(self, before: dt.datetime) -> int:
+        """Drop the ids of updates applied before `before` (Telegram redelivers for 24 hours at most)."""
+        async with self.writing() as conn:
+            removed = await conn.execute(delete(processed_updates).where(processed_updates.c.processed_at < before))
+        return int(removed.rowcount or 0)
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def _drop_from_audiences(conn: AsyncConnection, user_id: int) -> None:
+    """Take the person out of every broadcast audience that lists people by id (an empty list stays: nobody)."""
+    # The JSON as text narrows the rows on any backend; the list itself decides.
+    candidates = await conn.execute(
+        select(broadcasts.c.id, broadcasts.c.audience).where(cast(broadcasts.c.audience, String).like(f"%{user_id}%"))
+    )
+    for broadcast_id, audience in candidates.all():
+        people = audience.get("people") if isinstance(audience, dict) else None
+        if isinstance(people, list) and user_id in [int(p) for p in people]:
+            kept = [p for p in people if int(p) != user_id]
+            await conn.execute(
+                update(broadcasts).where(broadcasts.c.id == broadcast_id).values(audience={**audience, "people": kept})
+            )
+
+
+def _concerning(chats: set[int], ticket_ids: list[int], threads: set[int]) -> ColumnElement[bool]:
+    """Outbox rows about a person: to their chat, copying from their chat, for their tickets, in their topics."""
+    payload = outbox.c.payload
+    conditions: list[ColumnElement[bool]] = [
+        outbox.c.chat_id.in_(chats),
+        # JSON numbers read as text then cast: the same SQL works on SQLite and PostgreSQL, and fits 64-bit ids.
+        cast(payload["from_chat_id"].as_string(), BigInteger).in_(chats),
+    ]
+    if ticket_ids:
+        conditions.append(cast(payload["ticket_id"].as_string(), BigInteger).in_(ticket_ids))
+    if threads:
+        conditions.append(and_(outbox.c.kind == "text", outbox.c.thread_id.in_(threads)))
+    return or_(*conditions)
 
 
 def _participant(row: Any, answered: list[tuple[str, str]]) -> Participant:

@@ -1,16 +1,18 @@
 """aiogram handlers: translate Telegram updates into intents, and replies back into Bot API calls.
 
 People and staff are served in private chats; in groups the bot only answers Accept/Decline on the referral cards
-it posted in organisations' intake chats. Buttons are routed on their callback data (ids), text on the
-questionnaire's parser, commands by name; nothing here knows what a question means.
+it posted in organisations' intake chats, and it leaves any group or channel it was not configured for. Buttons are
+routed on their callback data (ids), text on the questionnaire's parser, commands by name; nothing here knows what a
+question means.
 """
 
 from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
-from aiogram.types import CallbackQuery, Message, Update, User
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.types import CallbackQuery, ChatMemberRestricted, ChatMemberUpdated, Message, Update, User
 
 from bot.admin import ROUTED_COMMANDS, Admin, parse_command
 from bot.broadcast import Broadcaster
@@ -40,10 +42,11 @@ from bot.intents import (
     command_intent,
 )
 from bot.logs import hashed
-from bot.outgoing import FileRef, Reply
+from bot.outgoing import FileRef, Outgoing, Reply
 from bot.storage.broadcasts import Broadcast
 from bot.switch import ProgramSwitch
 from bot.telegram.callbacks import unpack
+from bot.telegram.middlewares import GROUP_TYPES, KnownChats
 from bot.telegram.sender import TelegramSender
 from bot.texts import T
 
@@ -51,7 +54,11 @@ log = logging.getLogger(__name__)
 
 
 def build_routers(staff_chat_id: int | None) -> list[Router]:
-    """In the order they are consulted: admin commands, the staff group, intake chats, then everyone's conversation."""
+    """In the order they are consulted: the bot's own membership, admin commands, the staff group, intake chats,
+    then everyone's conversation."""
+    membership = Router(name="membership")
+    membership.my_chat_member.register(on_my_chat_member)
+
     admin = Router(name="admin")
     admin.message.filter(F.chat.type == "private", F.from_user)
     admin.message.register(on_admin_command, F.text, is_admin_command)
@@ -77,7 +84,7 @@ def build_routers(staff_chat_id: int | None) -> list[Router]:
     questionnaire.callback_query.register(on_button)
     questionnaire.edited_message.filter(F.chat.type == "private", F.text, F.from_user)
     questionnaire.edited_message.register(on_edited_message)
-    return [admin, staff, intake, questionnaire]
+    return [membership, admin, staff, intake, questionnaire]
 
 
 def person_of(user: User, chat_id: int) -> Person:
@@ -191,6 +198,37 @@ async def is_admin_command(message: Message, admin: Admin) -> bool:
     return parse_command(message.text) is not None and admin.is_admin(message.from_user.id)
 
 
+_PRESENT = frozenset({"creator", "administrator", "member"})
+
+
+async def on_my_chat_member(change: ChatMemberUpdated, bot: Bot, known_chats: KnownChats) -> None:
+    """The bot was added to a group or channel, or removed from one: it stays only where it is configured to be.
+
+    In a private chat this is a person blocking or unblocking the bot; their next message tells.
+    """
+    chat = change.chat
+    if chat.type not in GROUP_TYPES:
+        return
+    member = change.new_chat_member
+    present = member.status in _PRESENT or (isinstance(member, ChatMemberRestricted) and member.is_member)
+    configured = await known_chats.configured(chat.id)
+    if present and not configured:
+        await known_chats.leave(bot, chat, reason="added", since=change.date.timestamp())
+    elif present:
+        log.info("added to a configured chat", extra={"chat": hashed(chat.id), "type": chat.type})
+    elif configured:
+        log.warning("removed from a configured chat", extra={"chat": hashed(chat.id), "status": member.status})
+
+
+async def tell_to_slow_down(user: User, chat_id: int, conversation: Conversation, sender: TelegramSender) -> None:
+    """The one notice someone flooding the bot gets, in their language (see FloodControl)."""
+    lang = await admin_language(user, conversation)  # the same rule: their questionnaire's, Telegram's, the default
+    try:
+        await sender.deliver(chat_id, Reply((Outgoing(conversation.tr.text(lang, T.SLOW_DOWN)),)))
+    except TelegramAPIError as exc:
+        log.warning("slow-down notice not sent", extra={"user": hashed(user.id), "reason": exc.message[:80]})
+
+
 async def admin_language(user: User, conversation: Conversation) -> str:
     """The language admin screens use: the admin's own in the questionnaire, else Telegram's, else the default."""
     participant = await conversation.store.load(user.id)
@@ -300,5 +338,6 @@ async def on_intake_button(query: CallbackQuery, connector: Connector, sender: T
         await query.answer()
         return
     card = query.message.text or ""
-    reply = await connector.decide(query.from_user.id, query.from_user.full_name, intent, card)
+    tapped = (query.message.chat.id, query.message.message_id)
+    reply = await connector.decide(query.from_user.id, query.from_user.full_name, intent, card, tapped)
     await sender.deliver(query.message.chat.id, reply, query=query)

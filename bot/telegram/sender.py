@@ -99,7 +99,8 @@ class TelegramSender:
     async def _edit(self, chat_id: int, message_id: int, text: str) -> None:
         try:
             await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=None)
-        except TelegramBadRequest as exc:  # not modified, too old, deleted: the new messages matter more
+        except (TelegramBadRequest, TelegramForbiddenError) as exc:
+            # Not modified, too old, deleted, or they blocked the bot since tapping: the new messages matter more.
             log.info("edit skipped", extra={"reason": exc.message[:80]})
 
 

@@ -39,6 +39,11 @@ async def server() -> AsyncIterator[FakeBotAPI]:
         yield fake
 
 
+#: Scripted people answer the moment a reply lands, far faster than anyone reads and taps: flood control would cut
+#: them short. tests/e2e/test_hostile_e2e.py tests it with its real settings.
+UNLIMITED_FLOOD = 1_000_000
+
+
 def settings_for(server: FakeBotAPI, database: Path) -> Settings:
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
@@ -46,6 +51,7 @@ def settings_for(server: FakeBotAPI, database: Path) -> Settings:
         telegram_api_url=server.base_url,
         database_url=f"sqlite+aiosqlite:///{database}",
         polling_timeout=2,
+        flood_burst=UNLIMITED_FLOOD,
     )
 
 
@@ -98,6 +104,7 @@ def bot_process(server: FakeBotAPI, tmp_path: Path) -> Iterator[BotProcess]:
         "TELEGRAM_API_URL": server.base_url,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'puente.db'}",
         "POLLING_TIMEOUT": "2",
+        "FLOOD_BURST": str(UNLIMITED_FLOOD),
         "LOG_LEVEL": "WARNING",
     }
     handle = BotProcess(env, log=tmp_path / "bot.log")

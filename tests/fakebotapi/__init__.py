@@ -51,15 +51,26 @@ Broadcasts: thousands of recipients, Telegram's flood control, people who left::
         times = server.delivery_times()                 # time.monotonic() of each delivery, in order
         server.stats.rate_limited, server.stats.paid_messages  # 429s given; allow_paid_broadcast sends
 
+The bot's own membership: added to a group or channel it may leave (leaveChat), and channels post::
+
+        stranger = server.group(title="Random", with_bot=False)      # the bot is not in it yet
+        await stranger.add_bot(by=stranger.member(first_name="Eve"))  # my_chat_member + "joined" message
+        assert stranger.bot_status == "left"                           # once the bot called leaveChat
+        news = server.channel(title="Noticias")                      # FakeChannel; the bot an admin
+        await news.post("Hoy no abrimos")                             # a channel_post, no ``from``
+        await news.edit_post(news.last_post, "Hoy abrimos")           # edited_channel_post
+
 A send with ``allow_paid_broadcast=true`` is metered against ``set_rate_limits(...,
 paid_per_second=1000)`` instead of the global limit, as Telegram bills it instead of refusing it.
 
 Modules: :mod:`~tests.fakebotapi.server` is the protocol side, :mod:`~tests.fakebotapi.user`
 scripted users, :mod:`~tests.fakebotapi.group` groups and their members,
+:mod:`~tests.fakebotapi.channel` channels,
 :mod:`~tests.fakebotapi.chat` the chat model and the reading/waiting API users and groups
 share, :mod:`~tests.fakebotapi.schema` the method table and Telegram's validation rules.
 """
 
+from tests.fakebotapi.channel import FakeChannel
 from tests.fakebotapi.chat import (
     Button,
     CallbackAnswer,
@@ -84,6 +95,7 @@ __all__ = [
     "ChatReader",
     "Document",
     "FakeBotAPI",
+    "FakeChannel",
     "FakeGroup",
     "FakeMember",
     "FakeTopic",

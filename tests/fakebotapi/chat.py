@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from tests.fakebotapi.server import FakeBotAPI, RecordedCall
 
 __all__ = [
+    "BOT_PRESENT_STATUSES",
     "GROUP_CHAT_TYPES",
     "SERVICE_FIELDS",
     "Button",
@@ -43,6 +44,9 @@ __all__ = [
 
 GROUP_CHAT_TYPES = frozenset({"group", "supergroup"})
 """Chat types whose messages any participant (member or not, see FakeUser.tap) may tap."""
+
+BOT_PRESENT_STATUSES = frozenset({"creator", "administrator", "member", "restricted"})
+"""ChatMember statuses with which the bot is in a group or channel (and gets its updates)."""
 
 SERVICE_FIELDS = frozenset({"forum_topic_created", "forum_topic_closed", "forum_topic_reopened", "forum_topic_edited"})
 """Message fields that make a message a service message: shown in the chat, but not content."""
@@ -297,6 +301,8 @@ class ChatMessage:
     """The message this one replies to; in a topic, the topic's creation message unless a real reply."""
     sent_at: float = field(default_factory=time.monotonic, repr=False)
     """``time.monotonic()`` when the message landed in the chat (for the bot's: when it was delivered)."""
+    sender_chat: dict[str, Any] | None = field(default=None, repr=False)
+    """The chat a message was sent on behalf of: the channel itself for channel posts, which have no ``from``."""
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -371,7 +377,11 @@ class ChatMessage:
         data: dict[str, Any] = {"message_id": self.message_id}
         if self.thread_id is not None:
             data["message_thread_id"] = self.thread_id
-        data.update({"from": dict(self.sender), "chat": dict(self.chat), "date": self.date})
+        if self.sender:  # channel posts have none
+            data["from"] = dict(self.sender)
+        if self.sender_chat is not None:
+            data["sender_chat"] = dict(self.sender_chat)
+        data.update({"chat": dict(self.chat), "date": self.date})
         if self.is_topic_message:
             data["is_topic_message"] = True
         if with_reply and self.reply_to is not None and not self.reply_to.deleted:
@@ -384,7 +394,7 @@ class ChatMessage:
         return data
 
     def __repr__(self) -> str:
-        who = "bot" if self.from_bot else self.sender.get("first_name", "user")
+        who = "bot" if self.from_bot else self.sender.get("first_name") or (self.sender_chat or {}).get("title", "user")
         flags = " edited" if self.edited else ""
         flags += " deleted" if self.deleted else ""
         keyboard = f" buttons={self.labels}" if self.labels else ""
@@ -449,6 +459,8 @@ class Chat:
         """When the bot fetched an update from this chat it has not reacted to with any call yet."""
         self.topics: dict[int, ForumTopic] = {}
         """Forum topics by thread id, deleted ones included (their ids stay taken)."""
+        self.bot_status = "member"
+        """The bot's ChatMember status in a group or channel: ``member``, ``administrator``, ``left``, ``kicked``."""
         self.changed = Signal()
 
     @property
@@ -459,6 +471,11 @@ class Chat:
     @property
     def is_group(self) -> bool:
         return self.type in GROUP_CHAT_TYPES
+
+    @property
+    def bot_present(self) -> bool:
+        """Whether the bot is in this chat; always true of a private chat (blocking is a separate matter)."""
+        return self.type == "private" or self.bot_status in BOT_PRESENT_STATUSES
 
     @property
     def is_forum(self) -> bool:
@@ -484,8 +501,9 @@ class Chat:
         placement: Placement | None = None,
         document: Document | None = None,
         photo: Photo | None = None,
+        sender_chat: Mapping[str, Any] | None = None,
     ) -> ChatMessage:
-        """Record a message a person sends here (the caller enqueues the update)."""
+        """Record a message a person (or a channel: ``sender_chat``) sends here; the caller enqueues the update."""
         where = placement or Placement()
         message = ChatMessage(
             message_id=self.next_message_id(),
@@ -499,6 +517,7 @@ class Chat:
             thread_id=where.thread_id,
             is_topic_message=where.is_topic_message,
             reply_to=where.reply_to,
+            sender_chat=dict(sender_chat) if sender_chat is not None else None,
         )
         self.add(message)
         return message

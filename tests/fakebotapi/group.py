@@ -23,10 +23,19 @@ a message in it, and the test reads one topic through :meth:`FakeGroup.topic`, a
     await luis.send("Hola Ana", thread_id=topic.thread_id)
     await luis.reply("¿Y el pasaporte?", to=card)    # same topic, replying to the card
 
+The bot's own membership: ``server.group(..., with_bot=False)`` is a group without the bot, and
+``await group.add_bot(by=member)`` is someone adding it (a ``my_chat_member`` update, then the
+"joined" service message); ``remove_bot`` kicks it. Once the bot is out (leaveChat, or kicked) it
+gets nothing from the group and its sends there are 403::
+
+    stranger = server.group(title="Random", with_bot=False)
+    await stranger.add_bot(by=stranger.member(first_name="Eve"))
+    await stranger.wait_until(lambda: not stranger.bot_present)   # the bot called leaveChat
+
 Not simulated: privacy mode (the bot receives every member message, as if it were an admin),
-member lists on the Bot API side (getChatMember...), join/leave service messages, and
-permissions: the bot may manage topics (an admin with can_manage_topics), members may not, so
-they cannot post in a closed topic.
+member lists on the Bot API side (getChatMember...), people joining and leaving (only the bot
+does), and permissions: the bot may manage topics (an admin with can_manage_topics), members
+may not, so they cannot post in a closed topic.
 """
 
 from __future__ import annotations
@@ -48,7 +57,14 @@ class FakeGroup(ChatReader):
     """A group chat with the bot in it, read like a private chat; people act via :meth:`member`."""
 
     def __init__(
-        self, server: FakeBotAPI, chat_id: int, title: str, *, supergroup: bool = True, forum: bool = False
+        self,
+        server: FakeBotAPI,
+        chat_id: int,
+        title: str,
+        *,
+        supergroup: bool = True,
+        forum: bool = False,
+        with_bot: bool = True,
     ) -> None:
         if chat_id >= 0:
             raise ValueError(f"group chat ids are negative, got {chat_id}")
@@ -61,6 +77,7 @@ class FakeGroup(ChatReader):
         if forum:
             api["is_forum"] = True
         self.chat = Chat(api)
+        self.chat.bot_status = ("administrator" if forum else "member") if with_bot else "left"
         self._cursor = 0
         self._members: dict[int, FakeMember] = {}
         self._topic_readers: dict[int, FakeTopic] = {}
@@ -84,6 +101,7 @@ class FakeGroup(ChatReader):
         *,
         last_name: str | None = None,
         username: str | None = None,
+        is_bot: bool = False,
     ) -> FakeMember:
         """Add a person to the group (or return the member with that id) and return them.
 
@@ -92,12 +110,53 @@ class FakeGroup(ChatReader):
         """
         if user_id is not None and user_id in self._members:
             return self._members[user_id]
-        user = self.server.user(user_id, first_name, language_code, last_name=last_name, username=username)
+        user = self.server.user(
+            user_id, first_name, language_code, last_name=last_name, username=username, is_bot=is_bot
+        )
         member = self._members[user.id] = FakeMember(self, user)
         return member
 
     def is_member(self, user_id: int) -> bool:
         return user_id in self._members
+
+    # -- the bot's membership ----------------------------------------------------------------------
+
+    @property
+    def bot_status(self) -> str:
+        """``member``, ``administrator``, ``left`` (never added, or it left) or ``kicked``."""
+        return self.chat.bot_status
+
+    @property
+    def bot_present(self) -> bool:
+        return self.chat.bot_present
+
+    async def add_bot(self, by: ChatSender, *, admin: bool = False) -> int:
+        """``by`` adds the bot to the group (as an admin if ``admin``); returns the my_chat_member update's id.
+
+        The bot gets ``my_chat_member`` (its status from ``left`` or ``kicked`` to ``member`` or
+        ``administrator``, ``from`` the person who added it), then the group's "joined" service
+        message (``new_chat_members``), as from Telegram.
+        """
+        if self.chat.bot_present:
+            raise AssertionError(f"the bot is already in {self.chat_name} (status {self.bot_status})")
+        old, new = self.chat.bot_status, "administrator" if admin else "member"
+        self.chat.bot_status = new
+        self.chat.changed.fire()
+        update_id = self.server.push_update(
+            "my_chat_member", self.server.membership_change(self.chat, by.api, old, new), chat=self.chat
+        )
+        joined = self.chat.post(by.api, {"new_chat_members": [dict(self.server.bot_user)]})
+        self.server.push_update("message", joined.to_api(), chat=self.chat)
+        return update_id
+
+    async def remove_bot(self, by: ChatSender) -> int:
+        """``by`` removes (bans) the bot: ``my_chat_member`` to ``kicked``; sends there are then 403 "kicked"."""
+        if not self.chat.bot_present:
+            raise AssertionError(f"the bot is not in {self.chat_name} (status {self.bot_status})")
+        old, self.chat.bot_status = self.chat.bot_status, "kicked"
+        self.chat.changed.fire()
+        change = self.server.membership_change(self.chat, by.api, old, "kicked")
+        return self.server.push_update("my_chat_member", change, chat=self.chat)
 
     # -- forum topics ------------------------------------------------------------------------------
 

@@ -374,6 +374,7 @@ METHODS: Final[tuple[Method, ...]] = (
         F("chat_id", INTEGER_OR_STRING, required=True),
         F("message_thread_id", INTEGER, required=True),
     ),
+    _method("leaveChat", "Boolean", F("chat_id", INTEGER_OR_STRING, required=True)),
 )
 
 _METHODS_BY_LOWER_NAME: Final = {m.name.lower(): m for m in METHODS}

@@ -6,7 +6,9 @@ the unhappy paths that matter in production: validation errors worded as Telegra
 long-poll conflicts between two bot instances, flood control (paid broadcasts included),
 blocked and deleted users and injected outages. Scripted :class:`~tests.fakebotapi.user.FakeUser`
 objects play the humans in private chats; :class:`~tests.fakebotapi.group.FakeGroup` and its
-members play a group chat, forum topics included.
+members play a group chat, forum topics included; :class:`~tests.fakebotapi.channel.FakeChannel`
+a channel. The bot can be added to groups and channels (``my_chat_member`` updates) and can
+leave them (leaveChat); it gets no updates from where it is not.
 
 Everything runs on the test's event loop, so state needs no locks; waiting is done on
 :class:`~tests.fakebotapi.chat.Signal` edges, never by sleeping in a loop.
@@ -27,6 +29,7 @@ from typing import Any, Final, Self, TypeVar
 
 from aiohttp import web
 
+from tests.fakebotapi.channel import FakeChannel
 from tests.fakebotapi.chat import (
     CallbackAnswer,
     Chat,
@@ -86,6 +89,7 @@ _FORBIDDEN_BY_CHAT_TYPE: Final = {
     "private": BLOCKED_DESCRIPTION,
     "group": "Forbidden: bot was kicked from the group chat",
     "supergroup": "Forbidden: bot was kicked from the supergroup chat",
+    "channel": "Forbidden: bot was kicked from the channel chat",
 }
 NOT_MODIFIED_DESCRIPTION: Final = (
     "message is not modified: specified new message content and reply markup are exactly the same "
@@ -154,6 +158,8 @@ class ServerStats:
     """409s given to superseded long polls."""
     updates_pushed: int = 0
     updates_delivered: int = 0
+    updates_unseen: int = 0
+    """Updates from groups and channels the bot is not in: Telegram never sends those to it."""
     messages_sent: int = 0
     """Messages the bot delivered, in any chat (service messages such as topic changes excluded)."""
     messages_edited: int = 0
@@ -270,6 +276,7 @@ class FakeBotAPI:
         self._users: dict[int, FakeUser] = {}
         self._user_ids = itertools.count(FIRST_USER_ID)
         self._groups: dict[int, FakeGroup] = {}
+        self._channels: dict[int, FakeChannel] = {}
         self._supergroup_ids = itertools.count(FIRST_SUPERGROUP_ID, -1)
         self._group_ids = itertools.count(FIRST_GROUP_ID, -1)
         self._chats: dict[int, Chat] = {}
@@ -321,6 +328,7 @@ class FakeBotAPI:
             "closeForumTopic": self._close_forum_topic,
             "reopenForumTopic": self._reopen_forum_topic,
             "deleteForumTopic": self._delete_forum_topic,
+            "leaveChat": self._leave_chat,
         }
         assert set(self._handlers) == {m.name for m in METHODS}, "schema and handlers disagree"
 
@@ -380,15 +388,20 @@ class FakeBotAPI:
         *,
         last_name: str | None = None,
         username: str | None = None,
+        is_bot: bool = False,
     ) -> FakeUser:
-        """Create a scripted user (and their private chat), or return the existing one with that id."""
+        """Create a scripted user (and their private chat), or return the existing one with that id.
+
+        ``is_bot=True`` makes another bot's account, whose messages the bot under test gets in
+        groups (Telegram does not let bots write to each other privately; the fake does not care).
+        """
         if user_id is not None and user_id in self._users:
             return self._users[user_id]
         if user_id is None:
             user_id = next(i for i in self._user_ids if i not in self._chats)
         elif user_id in self._chats:
             raise ValueError(f"chat id {user_id} is already taken by a group")
-        user = FakeUser(self, user_id, first_name, language_code, last_name=last_name, username=username)
+        user = FakeUser(self, user_id, first_name, language_code, last_name=last_name, username=username, is_bot=is_bot)
         self._users[user_id] = user
         self._chats[user_id] = user.chat
         return user
@@ -398,7 +411,13 @@ class FakeBotAPI:
         return dict(self._users)
 
     def group(
-        self, chat_id: int | None = None, title: str = "Intake", *, supergroup: bool = True, forum: bool = False
+        self,
+        chat_id: int | None = None,
+        title: str = "Intake",
+        *,
+        supergroup: bool = True,
+        forum: bool = False,
+        with_bot: bool = True,
     ) -> FakeGroup:
         """Create a group chat with the bot in it, or return the existing one with that id.
 
@@ -407,22 +426,46 @@ class FakeBotAPI:
         edits and deletes there like in a private chat; add people with ``group.member(...)``.
         ``forum=True`` makes a supergroup with topics (``is_forum``), where the bot is an admin
         that may create, edit, close, reopen and delete topics.
+
+        ``with_bot=False`` makes a group without the bot, which a test then adds with
+        :meth:`FakeGroup.add_bot` (the ``my_chat_member`` update a bot gets when added).
         """
         if chat_id is not None and chat_id in self._groups:
             return self._groups[chat_id]
-        if chat_id is None:
-            ids = self._supergroup_ids if supergroup else self._group_ids
-            chat_id = next(i for i in ids if i not in self._chats)
-        elif chat_id in self._chats:
-            raise ValueError(f"chat id {chat_id} is already taken by a user")
-        group = FakeGroup(self, chat_id, title, supergroup=supergroup, forum=forum)
+        chat_id = self._new_chat_id(chat_id, self._supergroup_ids if supergroup else self._group_ids)
+        group = FakeGroup(self, chat_id, title, supergroup=supergroup, forum=forum, with_bot=with_bot)
         self._groups[chat_id] = group
         self._chats[chat_id] = group.chat
         return group
 
+    def channel(self, chat_id: int | None = None, title: str = "Noticias", *, with_bot: bool = True) -> FakeChannel:
+        """Create a channel (the bot an admin in it unless ``with_bot=False``), or return the one with that id.
+
+        Channel ids are ``-100...`` like supergroups', from the same sequence. Its posts
+        (:meth:`FakeChannel.post`) are ``channel_post`` updates, sent on behalf of the channel.
+        """
+        if chat_id is not None and chat_id in self._channels:
+            return self._channels[chat_id]
+        chat_id = self._new_chat_id(chat_id, self._supergroup_ids)
+        channel = FakeChannel(self, chat_id, title, with_bot=with_bot)
+        self._channels[chat_id] = channel
+        self._chats[chat_id] = channel.chat
+        return channel
+
+    def _new_chat_id(self, chat_id: int | None, ids: Iterator[int]) -> int:
+        if chat_id is None:
+            return next(i for i in ids if i not in self._chats)
+        if chat_id in self._chats:
+            raise ValueError(f"chat id {chat_id} is already taken by another chat")
+        return chat_id
+
     @property
     def groups(self) -> Mapping[int, FakeGroup]:
         return dict(self._groups)
+
+    @property
+    def channels(self) -> Mapping[int, FakeChannel]:
+        return dict(self._channels)
 
     # -- fault injection and limits ----------------------------------------------------------------
 
@@ -533,11 +576,16 @@ class FakeBotAPI:
     def push_update(self, kind: str, payload: dict[str, Any], *, chat: Chat | None = None) -> int:
         """Enqueue an update of type ``kind`` for the bot; returns its update_id.
 
-        Users call this for you; call it directly for update types they do not script.
+        Users call this for you; call it directly for update types they do not script. What
+        happens in a group or channel (``chat``) the bot is not in never reaches it, except the
+        ``my_chat_member`` update about it being added or removed; the id is used up all the same.
         """
         if kind not in UPDATE_TYPES:
             raise ValueError(f"unknown update type {kind!r}")
         update_id = next(self._update_ids)
+        if chat is not None and not chat.bot_present and kind != "my_chat_member":
+            self.stats.updates_unseen += 1
+            return update_id
         update = {"update_id": update_id, kind: payload}
         self._pending[update_id] = update
         self._history[update_id] = update
@@ -563,6 +611,36 @@ class FakeBotAPI:
     def pending_updates(self) -> list[dict[str, Any]]:
         """Updates not yet confirmed by the bot (including ones fetched but not confirmed)."""
         return [*self._redeliveries, *self._pending.values()]
+
+    def membership_change(
+        self, chat: Chat, performer: Mapping[str, Any], old_status: str, new_status: str
+    ) -> dict[str, Any]:
+        """A ``ChatMemberUpdated`` about the bot in ``chat`` (the ``my_chat_member`` update's payload)."""
+        return {
+            "chat": dict(chat.api),
+            "from": dict(performer),
+            "date": int(time.time()),
+            "old_chat_member": self._bot_as_member(chat, old_status),
+            "new_chat_member": self._bot_as_member(chat, new_status),
+        }
+
+    def _bot_as_member(self, chat: Chat, status: str) -> dict[str, Any]:
+        """The bot as a ``ChatMember`` of ``chat`` with that status (an admin with the rights this bot needs)."""
+        member: dict[str, Any] = {"status": status, "user": dict(self.bot_user)}
+        if status == "kicked":
+            member["until_date"] = 0  # forever
+        elif status == "administrator":
+            member.update(dict.fromkeys(_ADMIN_RIGHTS, False))
+            member.update(can_manage_chat=True, can_delete_messages=True, can_invite_users=True)
+            if chat.type == "channel":
+                member.update(can_post_messages=True, can_edit_messages=True)
+            else:
+                member["can_pin_messages"] = True
+            if chat.is_forum:
+                member["can_manage_topics"] = True
+        elif status not in ("member", "left"):
+            raise ValueError(f"the fake does not model the bot as a {status!r} member")
+        return member
 
     def new_callback_query_id(self, chat: Chat, user_id: int | None = None) -> str:
         """Issue a callback query id that answerCallbackQuery will accept exactly once.
@@ -644,7 +722,7 @@ class FakeBotAPI:
         self, where: Callable[[ChatMessage], bool] | None, private_only: bool
     ) -> Iterator[tuple[int, list[ChatMessage]]]:
         for chat in self._chats.values():
-            if chat.bot_log and not (private_only and chat.is_group):
+            if chat.bot_log and not (private_only and chat.type != "private"):
                 yield chat.id, chat.bot_log if where is None else [m for m in chat.bot_log if where(m)]
 
     # -- HTTP layer --------------------------------------------------------------------------------
@@ -764,8 +842,10 @@ class FakeBotAPI:
             raise BotAPIError.bad_request("chat not found")
         if sending and chat_id in self._deactivated:
             raise BotAPIError(403, DEACTIVATED_DESCRIPTION)
-        if sending and chat_id in self._blocked:
+        if sending and (chat_id in self._blocked or chat.bot_status == "kicked"):
             raise BotAPIError(403, _FORBIDDEN_BY_CHAT_TYPE[chat.type])
+        if sending and not chat.bot_present:
+            raise BotAPIError(403, f"Forbidden: bot is not a member of the {chat.type} chat")
         return chat
 
     def _take_send_slot(self, chat: Chat, *, paid: bool = False) -> None:
@@ -1246,6 +1326,27 @@ class FakeBotAPI:
         chat.changed.fire()
         return True
 
+    # -- membership --------------------------------------------------------------------------------
+
+    async def _leave_chat(self, params: dict[str, Any]) -> bool:
+        """The bot leaves a group or channel: no more updates from it, sends there are 403.
+
+        As in Telegram, the bot then gets a ``my_chat_member`` update about itself (from itself,
+        status ``left``). A private chat cannot be left.
+        """
+        chat = self._chat(params["chat_id"], sending=False)
+        if chat.type == "private":
+            raise BotAPIError.bad_request("chat member status can't be changed in private chats")
+        if chat.id in self._blocked or chat.bot_status == "kicked":
+            raise BotAPIError(403, _FORBIDDEN_BY_CHAT_TYPE[chat.type])
+        if not chat.bot_present:
+            raise BotAPIError(403, f"Forbidden: bot is not a member of the {chat.type} chat")
+        old_status, chat.bot_status = chat.bot_status, "left"
+        # Not attributed to the chat: it is news to the bot, not something the bot must react to there.
+        self.push_update("my_chat_member", self.membership_change(chat, self.bot_user, old_status, "left"))
+        chat.changed.fire()
+        return True
+
 
 def _as_int(value: Any) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool):
@@ -1259,6 +1360,15 @@ def _as_int(value: Any) -> int | None:
 
 
 _CAPTION_FIELDS: Final = frozenset({"caption", "caption_entities"})
+
+#: ChatMemberAdministrator's required rights, all given (False or True) in every admin the fake describes.
+#: can_send_welcome_messages is newer than the reference copy (Bot API 10.1): aiogram 3.31 (Bot API 10.3) cannot
+#: parse an administrator without it, so Telegram sends it; tests/test_fakebotapi.py knows it as such.
+_ADMIN_RIGHTS: Final = (
+    "can_be_edited", "is_anonymous", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+    "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
+    "can_edit_stories", "can_delete_stories", "can_send_welcome_messages",
+)  # fmt: skip
 
 
 def _caption_content(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -265,12 +265,13 @@ class FakeUser(ChatSender, ChatReader):
         last_name: str | None = None,
         username: str | None = None,
         phone_number: str | None = None,
+        is_bot: bool = False,
     ) -> None:
         self.server = server
         self.id = user_id
         self.first_name = first_name
         self.phone_number = phone_number or f"+1555{user_id % 10**7:07d}"
-        self.api = {"id": user_id, "is_bot": False, "first_name": first_name}
+        self.api = {"id": user_id, "is_bot": is_bot, "first_name": first_name}
         chat: dict[str, Any] = {"id": user_id, "type": "private", "first_name": first_name}
         for key, value in (("last_name", last_name), ("username", username)):
             if value:
