@@ -82,6 +82,14 @@ class BotProcess:
                 [sys.executable, "-m", "bot"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log
             )
 
+    async def started(self, server: FakeBotAPI, timeout: float = 90.0) -> None:  # noqa: ASYNC109
+        """Start, then wait until the bot polls: a loaded machine can take many seconds just to import it."""
+        seen = len(server.calls_to("getUpdates"))
+        self.start()
+        async with asyncio.timeout(timeout):
+            while len(server.calls_to("getUpdates")) <= seen:  # noqa: ASYNC110 (another process: poll)
+                await asyncio.sleep(0.1)
+
     def kill9(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)

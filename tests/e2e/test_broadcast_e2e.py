@@ -322,12 +322,12 @@ async def test_a_killed_bot_resumes_without_losing_anyone(server: FakeBotAPI, bo
     bot_process.env["ADMIN_IDS"] = "424242"
 
     received: Callable[[], int] = lambda: sum(1 for p in crowd if got(p, "Resiste.") > 0)  # noqa: E731
-    bot_process.start()
+    await bot_process.started(server)
     await crowd[40].wait_for(lambda m: "Resiste." in m.text, timeout=30)
     bot_process.kill9()
     before_restart = received()
     assert before_restart < len(crowd)
-    bot_process.start()
+    await bot_process.started(server)
     await crowd[-1].wait_for(lambda m: "Resiste." in m.text, timeout=30)
     assert received() == len(crowd)
     duplicates = sum(got(p, "Resiste.") for p in crowd) - len(crowd)

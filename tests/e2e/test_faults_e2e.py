@@ -65,7 +65,7 @@ async def test_startup_goes_on_when_commands_cannot_be_set(server: FakeBotAPI, c
 @pytest.mark.slow
 async def test_kill_9_mid_questionnaire_loses_nothing(server: FakeBotAPI, bot_process: BotProcess) -> None:
     """kill -9 of the bot process mid-questionnaire: after restart the person continues at the same question."""
-    bot_process.start()
+    await bot_process.started(server)
     user = server.user(language_code="es")
     await begin(user, "es")
     path = with_answers(removal_order="yes")
@@ -76,7 +76,7 @@ async def test_kill_9_mid_questionnaire_loses_nothing(server: FakeBotAPI, bot_pr
     bot_process.kill9()
     # Sent while the bot is dead: Telegram holds it until the bot polls again.
     await user.send("/start")
-    bot_process.start()
+    await bot_process.started(server)
     resumed = await user.wait_for(lambda m: bool(m.buttons), timeout=30)
     assert "¿También tienes la nacionalidad de otro país" in resumed.text
     assert "Pregunta 7" in resumed.text
