@@ -243,9 +243,9 @@ async def test_a_flood_gets_a_few_replies_and_nobody_else_waits(world: World) ->
         notice = core.translator.text("es", T.SLOW_DOWN)
         questions = [m for m in burst if m.buttons]
         assert [m.text for m in burst if not m.buttons] == [notice]  # one notice, after the replies
-        assert burst[-1].text == notice
-        assert 1 <= len(questions) <= DEFAULT_BURST + 1
-        assert len(burst) <= DEFAULT_BURST + 2
+        assert [m.text for m in burst].index(notice) >= min(len(questions), DEFAULT_BURST)
+        # The first DEFAULT_BURST (6) are answered; one or two more only if the bot itself stalled a second.
+        assert 1 <= len(questions) <= DEFAULT_BURST + 2
 
         store = await open_store(f"sqlite+aiosqlite:///{world.database}")
         try:
@@ -266,6 +266,6 @@ async def test_a_flood_gets_a_few_replies_and_nobody_else_waits(world: World) ->
         await asyncio.wait_for(task, timeout=10)
 
     assert len(during) == 7
-    # Loopback replies take milliseconds; a generous bound keeps a loaded CI machine from failing the test.
-    assert statistics.median(during) <= 3 * statistics.median(before) + 0.1, (before, during)
-    assert max(during) < 1.0, (before, during)
+    # Loopback replies take tens of milliseconds; relative bounds with some slack keep a loaded machine from failing.
+    assert statistics.median(during) <= 2 * statistics.median(before) + 0.1, (before, during)
+    assert max(during) <= 3 * max(before) + 0.25, (before, during)
