@@ -35,13 +35,21 @@ TICKET, DIRECTION, SOURCE, CARD = "ticket_id", "direction", "source_message_id",
 ACTIVITY_EVERY = dt.timedelta(hours=1)
 
 
+class StaffUnreachable(Exception):
+    """The bot cannot post in the staff group: it was removed from it, or the group is gone."""
+
+
 class StaffApi(Protocol):
     """What the handoff needs from Telegram beyond sending: topics and edits."""
 
     async def create_topic(self, chat_id: int, name: str) -> int | None:
-        """The new topic's thread id, or None when the group has no topics (a plain group)."""
+        """The new topic's thread id, or None when the group has no topics (a plain group).
 
-    async def reopen_topic(self, chat_id: int, thread_id: int) -> bool: ...
+        Raises StaffUnreachable when the bot is not in the group.
+        """
+
+    async def reopen_topic(self, chat_id: int, thread_id: int) -> bool:
+        """Whether the topic is open again; raises StaffUnreachable when the bot is not in the group."""
 
     async def edit_text(self, chat_id: int, message_id: int, text: str) -> None: ...
 
@@ -142,7 +150,15 @@ class Handoff:
             return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_ALREADY)),))
         now = self.clock()
         ticket = await self.tickets.create(participant.user_id, share_answers=share_answers, now=now)
-        thread_id = await self._topic_for(participant, ticket)
+        try:
+            thread_id = await self._topic_for(participant, ticket)
+        except StaffUnreachable:
+            # Nobody would read the card: say so now, rather than let the person write into the void.
+            await self.tickets.update(ticket.id, now, status=TicketStatus.CLOSED, closed_at=now)
+            log.warning("the bot cannot post in the staff group: add it back as an admin who can manage topics")
+            return Reply(
+                (Outgoing(self.tr.text(lang, T.HANDOFF_UNAVAILABLE)),), edit_source=self.tr.text(lang, T.HANDOFF_ASK)
+            )
         ticket = await self.tickets.update(ticket.id, now, thread_id=thread_id) or ticket
         card = await self._card(participant, ticket)
         await self.outbox.put(

@@ -333,8 +333,9 @@ action = st.one_of(
                                                                       "voice", "document", "album"])),
     st.tuples(st.just("group_text"), st.sampled_from(["staff", "intake", "stranger", "old"]), message_text),
     st.tuples(st.just("group_tap"), st.sampled_from(["staff", "intake"]), callback_data),
-    # Not the staff group: with the bot removed from it, asking for a person fails (see the report on issue #7).
-    st.tuples(st.just("membership"), st.sampled_from(["stranger", "news", "intake", "private"]), st.integers(0, 3)),
+    st.tuples(
+        st.just("membership"), st.sampled_from(["stranger", "news", "intake", "staff", "private"]), st.integers(0, 3)
+    ),
     st.tuples(st.just("channel"), st.sampled_from(["post", "edit"]), message_text),
     st.tuples(st.just("other_bot"), st.sampled_from(["private", "intake", "staff"]), message_text),
     st.tuples(st.just("duplicate"), st.integers(0, 3), st.integers(0, 10)),
@@ -484,13 +485,16 @@ class World:
             change = self.server.membership_change(by.chat, by.api, old, new)
             self.server.push_update("my_chat_member", change, chat=by.chat)
             return
-        target = {"stranger": self.stranger, "news": self.news, "intake": self.intake}[where]
+        target = {"stranger": self.stranger, "news": self.news, "intake": self.intake, "staff": self.staff}[where]
         if target.bot_present and isinstance(target, FakeGroup):
             await target.remove_bot(by=by)
         elif not target.bot_present:
             if target.bot_status == "kicked":
                 target.chat.bot_status = "left"  # someone unbanned it first
-            await target.add_bot(by=by)
+            if target is self.staff:
+                await target.add_bot(by=by, admin=True)  # topics need an admin
+            else:
+                await target.add_bot(by=by)
 
 
 async def make_world(server: FakeBotAPI, core: Core, database: Path, names: list[tuple[str, str | None]]) -> World:

@@ -22,6 +22,7 @@ from aiogram.types import (
 )
 
 from bot.broadcast import SendVersion
+from bot.handoff import StaffUnreachable
 from bot.logs import hashed
 from bot.outbox import Entry
 from bot.outgoing import Outgoing, Reply
@@ -184,6 +185,8 @@ class TelegramStaffApi:
     async def create_topic(self, chat_id: int, name: str) -> int | None:
         try:
             topic = await self.bot.create_forum_topic(chat_id, name)
+        except TelegramForbiddenError as exc:  # removed from the group
+            raise StaffUnreachable(exc.message) from exc
         except TelegramBadRequest as exc:  # a plain group: staff answer by replying instead
             log.info("no forum topic", extra={"reason": exc.message[:80]})
             return None
@@ -192,6 +195,8 @@ class TelegramStaffApi:
     async def reopen_topic(self, chat_id: int, thread_id: int) -> bool:
         try:
             await self.bot.reopen_forum_topic(chat_id, thread_id)
+        except TelegramForbiddenError as exc:
+            raise StaffUnreachable(exc.message) from exc
         except TelegramBadRequest as exc:
             # Telegram refuses to reopen a topic that is open ("TOPIC_NOT_MODIFIED"): it is usable as it is.
             return "NOT_MODIFIED" in exc.message.upper()

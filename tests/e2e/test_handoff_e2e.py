@@ -289,3 +289,27 @@ async def test_delete_during_a_conversation_closes_the_ticket(staff: Staff) -> N
     await staff.volunteer.send("¿Sigues ahí?", thread_id=topic.thread_id)
     await staff.group.wait_idle(quiet=0.4)
     assert not any("Sigues" in m.text for m in user.messages)
+
+
+async def test_removed_from_the_staff_group_the_person_is_told_and_nothing_waits(staff: Staff) -> None:
+    """Someone removes the bot from the staff group: a person asking for a human is told nobody can answer now,
+    and no ticket is left waiting. Once the bot is back, asking again opens a topic as usual."""
+    owner = staff.group.member(first_name="Dueña")
+    await staff.group.remove_bot(owner)
+    user = staff.server.user(language_code="es")
+    await begin(user, "es")
+    await user.send("/human")
+    ask = await user.wait_for(lambda m: any(b.data == "h:0" for r in m.buttons for b in r))
+    await user.tap(data="h:0", message=ask)
+    await user.wait_for(has(staff.es("handoff.unavailable")))
+    await user.send("¿Hola?")  # not held for staff: the questionnaire answers
+    await user.wait_idle(quiet=0.4)
+    assert not any(staff.es("handoff.busy") in m.text for m in user.messages)
+
+    await staff.group.add_bot(owner, admin=True)
+    await user.send("/human")
+    ask = await user.wait_for(lambda m: m is not ask and any(b.data == "h:0" for r in m.buttons for b in r))
+    await user.tap(data="h:0", message=ask)
+    topic = await staff.group.wait_for_topic()
+    card = await topic.wait_for(has("🎫"))
+    assert "#2" in card.text  # the first ticket was closed, not reused
