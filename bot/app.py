@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiogram import Bot, Dispatcher
@@ -31,7 +31,7 @@ from bot.outgoing import Outgoing, Reply
 from bot.programs import Programs
 from bot.render import Renderer
 from bot.retention import Retention
-from bot.storage import SqlStore, Store, open_store
+from bot.storage import Erasure, Participant, SqlStore, Store, open_store
 from bot.storage.broadcasts import Broadcasts
 from bot.storage.deployment import Deployment
 from bot.storage.referrals import Referrals
@@ -121,7 +121,7 @@ def build_dispatcher(services: Services, sender: TelegramSender, settings: Setti
         return [org.intake_chat_id for org in organisations if org.intake_chat_id is not None]
 
     known_chats = KnownChats(staff_chat_id, intake_chats)
-    in_order = OnePersonAtATime()
+    in_order = services.in_order
 
     async def slow_down(user: User, chat_id: int) -> None:
         # In the person's queue, so the notice comes after the replies to what got through.
@@ -195,6 +195,12 @@ class Services:
     switch: ProgramSwitch
     handoff: Handoff | None = None
     outbox: Outbox | None = None
+    #: Each person's updates in turn; the retention purge takes its turn in the same queue.
+    in_order: OnePersonAtATime = field(default_factory=OnePersonAtATime)
+
+    async def erase_in_turn(self, participant: Participant, why: Erasure) -> bool:
+        """Erase a person once whatever of theirs is being handled is done, so no update saves them half-erased."""
+        return await self.in_order.run(participant.user_id, lambda: self.conversation.erase(participant, why))
 
 
 def build_services(
@@ -324,7 +330,7 @@ async def serve(
         if services.outbox is not None and services.handoff is not None:
             await services.outbox.start()
             background.append(asyncio.create_task(_remind(services.handoff, settings.reminder_check_seconds)))
-        retention = Retention(store, services.conversation.erase, utc_now, dt.timedelta(days=settings.retention_days))
+        retention = Retention(store, services.erase_in_turn, utc_now, dt.timedelta(days=settings.retention_days))
         background.append(asyncio.create_task(retention.run(settings.retention_check_seconds)))
         await services.broadcaster.start()
         try:

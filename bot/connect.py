@@ -20,7 +20,7 @@ from bot.logs import hashed
 from bot.outgoing import Button, Outgoing, Reply
 from bot.programs import Programs
 from bot.render import Renderer
-from bot.storage import Participant, Store
+from bot.storage import Erasure, Participant, Store
 from bot.storage.referrals import Referral, Referrals, ReferResult, Status, iso_week
 from bot.texts import T
 from flows.directory import Offer, Organisation
@@ -44,6 +44,9 @@ class Messenger(Protocol):
         """The new message's id, or None when the chat cannot be reached."""
 
     async def remove_buttons(self, chat_id: int, message_id: int) -> None: ...
+
+    async def edit(self, chat_id: int, message_id: int, message: Outgoing) -> None:
+        """Replace a message's text and buttons; a refusal (deleted, too old) is logged, not raised."""
 
 
 @dataclass(frozen=True)
@@ -163,24 +166,45 @@ class Connector:
             edit_source=self.tr.text(lang, T.REFERRAL_SENT, name=name),
         )
 
-    async def withdraw_all(self, participant: Participant) -> None:
-        """Before a person's data is erased: their open requests are withdrawn and the organisations told."""
+    async def forget(self, participant: Participant, why: Erasure) -> None:
+        """Before a person's data is erased: no card in an intake chat keeps their contact or answers.
+
+        Open requests are withdrawn and the organisation told. Every card is cleared down to one line saying why.
+        An organisation that accepted them is asked to respect the erasure as well, when the person asked for it.
+        """
+        cleared = T.CARD_CLEARED_ERASED if why is Erasure.ASKED else T.CARD_CLEARED_EXPIRED
         for referral in await self.referrals.of_person(participant.user_id):
             if referral.status is Status.PENDING:
-                await self._close(participant, referral.id)
+                await self._close(participant, referral.id, cleared=cleared)
+                continue
+            org = await self.referrals.organisation(referral.org_id)
+            await self._clear_card(referral, org, cleared)
+            taken = referral.status is Status.ACCEPTED and why is Erasure.ASKED
+            if taken and org is not None and referral.card_chat_id is not None:
+                notice = self.tr.text(_org_language(org), T.CARD_ERASED_ACCEPTED, id=referral.id)
+                await self.messenger.send(referral.card_chat_id, Outgoing(notice))
 
-    async def _close(self, participant: Participant, referral_id: int) -> Referral | None:
-        """Withdraw one of the person's open requests and tell the organisation's intake chat."""
+    async def _close(
+        self, participant: Participant, referral_id: int, *, cleared: T = T.CARD_CLEARED_WITHDRAWN
+    ) -> Referral | None:
+        """Withdraw one of the person's open requests: clear its card and tell the organisation's intake chat."""
         referral = await self.referrals.settle(referral_id, Status.WITHDRAWN, self.clock(), user_id=participant.user_id)
         if referral is None:
             return None
         org = await self.referrals.organisation(referral.org_id)
-        if org is not None and referral.card_chat_id is not None and referral.card_message_id is not None:
-            await self.messenger.remove_buttons(referral.card_chat_id, referral.card_message_id)
+        await self._clear_card(referral, org, cleared)
+        if org is not None and referral.card_chat_id is not None:
             notice = self.tr.text(_org_language(org), T.CARD_WITHDRAWN, id=referral.id)
             await self.messenger.send(referral.card_chat_id, Outgoing(notice))
         log.info("referral withdrawn", extra={"user": hashed(participant.user_id), "referral": referral.id})
         return referral
+
+    async def _clear_card(self, referral: Referral, org: Organisation | None, why: T) -> None:
+        """Replace the request's card with one line: the person's contact and answers leave the intake chat."""
+        if org is None or referral.card_chat_id is None or referral.card_message_id is None:
+            return
+        line = Outgoing(self.tr.text(_org_language(org), why, id=referral.id))
+        await self.messenger.edit(referral.card_chat_id, referral.card_message_id, line)
 
     # ------------------------------------------------------------------ the organisation's side
 

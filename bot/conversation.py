@@ -48,7 +48,7 @@ from bot.logs import hashed
 from bot.outgoing import Button, Outgoing, Reply
 from bot.programs import Programs
 from bot.render import Renderer
-from bot.storage import Participant, Store
+from bot.storage import Erasure, Participant, Store
 from bot.texts import T
 from flows import engine
 from flows.engine import AnswerRecorded, NotCurrent, OutcomeReached, QuestionAsked
@@ -220,22 +220,22 @@ class Conversation:
                 return Reply()  # admin buttons, routed to the composer by the Telegram layer
         raise TypeError(f"unhandled intent {intent!r}")
 
-    async def erase(self, participant: Participant) -> bool:
+    async def erase(self, participant: Participant, why: Erasure = Erasure.ASKED) -> bool:
         """Forget the person completely: /delete, and the retention purge of people gone quiet, both come here.
 
         Those waiting on them are told first, while there is still something to find them by: organisations
-        holding an open request (withdrawn) and staff in an open conversation (closed). Then the store erases
-        every row about them in one transaction, and staff read in the emptied topic why nobody will answer.
-        False when there was no profile left to erase.
+        holding a card about them (cleared, and withdrawn if open) and staff in an open conversation (closed).
+        Then the store erases every row about them in one transaction, and their conversation leaves the staff
+        group. False when there was no profile left to erase.
         """
         if self.connector is not None:
-            await self.connector.withdraw_all(participant)
-        closed = await self.handoff.forget(participant) if self.handoff is not None else None
+            await self.connector.forget(participant, why)
+        traces = await self.handoff.forget(participant) if self.handoff is not None else None
         if self.subscriptions is not None:
             self.subscriptions.left(participant.user_id)
         found = await self.store.delete(participant.user_id)
-        if self.handoff is not None:
-            await self.handoff.erased(closed)
+        if self.handoff is not None and traces is not None:
+            await self.handoff.erased(traces, why)
         return found
 
     async def _handoff(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -21,9 +21,9 @@ from bot.logs import hashed
 from bot.outbox import Entry, Outbox
 from bot.outgoing import Button, Outgoing, Reply
 from bot.render import Renderer
-from bot.storage import Participant, Store
+from bot.storage import Erasure, Participant, Store
 from bot.storage.referrals import Referrals
-from bot.storage.tickets import Role, Ticket, Tickets, TicketStatus
+from bot.storage.tickets import Role, StaffTraces, Ticket, Tickets, TicketStatus
 from bot.texts import T
 from flows.verdict import evaluate
 
@@ -52,6 +52,12 @@ class StaffApi(Protocol):
         """Whether the topic is open again; raises StaffUnreachable when the bot is not in the group."""
 
     async def edit_text(self, chat_id: int, message_id: int, text: str) -> None: ...
+
+    async def delete_topic(self, chat_id: int, thread_id: int) -> bool:
+        """Delete a forum topic with everything in it; False when Telegram refuses (no right to, or gone)."""
+
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> None:
+        """Delete messages, as many as Telegram allows (its own, or any as an admin; 48 hours old at most)."""
 
 
 @dataclass(frozen=True)
@@ -217,22 +223,40 @@ class Handoff:
             await self._close(ticket, self.tr.text(self.staff_language, T.STAFF_LEFT))
         return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_LEFT)),))
 
-    async def forget(self, participant: Participant) -> Ticket | None:
-        """Before a person's data is erased: close their open ticket. Returns it, for `erased` to tell staff."""
+    async def forget(self, participant: Participant) -> StaffTraces:
+        """Before a person's data is erased: close their open ticket, and read what the staff group shows of them
+        (for `erased` to remove it once their rows are gone)."""
         ticket = await self.tickets.open_ticket_of(participant.user_id)
         if ticket is not None:
             now = self.clock()
             await self.tickets.update(ticket.id, now, status=TicketStatus.CLOSED, closed_at=now)
             log.info("ticket closed", extra={"ticket": ticket.id})
-        return ticket
+        return await self.tickets.traces_of(participant.user_id)
 
-    async def erased(self, ticket: Ticket | None) -> None:
+    async def erased(self, traces: StaffTraces, why: Erasure) -> None:
         """After a person's data is erased: the outbox forgets what it had read of their rows (they are gone), and
-        staff are told in the emptied topic why nobody will answer there."""
+        their conversation leaves the staff group: their topics are deleted, or in a group without topics the
+        messages the bot posted about them. When they asked, staff are told (in General, or in the topic Telegram
+        would not let the bot delete) why nobody will answer there."""
         self.outbox.reload()
-        if ticket is not None:
-            note = self.tr.text(self.staff_language, T.STAFF_ERASED)
-            await self.outbox.put(self.staff_chat_id, "text", {"text": note}, thread_id=ticket.thread_id)
+        if traces.latest_ticket is None:
+            return
+        kept = [thread for thread in traces.threads if not await self.api.delete_topic(self.staff_chat_id, thread)]
+        if traces.messages:  # a group without topics: what Telegram lets the bot delete (48 hours at most)
+            await self.api.delete_messages(self.staff_chat_id, traces.messages)
+        log.info(
+            "staff group cleared",
+            extra={"topics": len(traces.threads) - len(kept), "kept": len(kept), "messages": len(traces.messages)},
+        )
+        if why is not Erasure.ASKED:
+            return  # a retention purge: nobody is waiting on an answer, and staff need not hear of each one
+        if kept or traces.messages:
+            note = self.tr.text(self.staff_language, T.STAFF_ERASED, id=traces.latest_ticket)
+            thread = kept[-1] if kept else None
+        else:
+            note = self.tr.text(self.staff_language, T.STAFF_ERASED_REMOVED, id=traces.latest_ticket)
+            thread = None  # General
+        await self.outbox.put(self.staff_chat_id, "text", {"text": note}, thread_id=thread)
 
     # ------------------------------------------------------------------ the staff's side
 

@@ -14,12 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.storage import Participant, SqlStore
+from bot.storage import Erasure, Participant, SqlStore
 from bot.storage.sql import UPDATE_MEMORY
 
 log = logging.getLogger(__name__)
 
-Erase = Callable[[Participant], Awaitable[bool]]
+Erase = Callable[[Participant, Erasure], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class Retention:
             if participant is None:
                 continue  # erased meanwhile (/delete)
             try:
-                if await self.erase(participant):
+                if await self.erase(participant, Erasure.INACTIVE):
                     people += 1
             except Exception:
                 # One person's failure (Telegram unreachable while telling their organisation) must not keep

@@ -26,12 +26,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.logs import JsonFormatter
 from bot.outbox import Outbox
 from bot.retention import Retention
-from bot.storage import Participant, SqlStore, open_store
+from bot.storage import Erasure, Participant, SqlStore, open_store
 from bot.storage.broadcasts import Audience, Broadcasts, Version
 from bot.storage.referrals import Referrals, Status
 from bot.storage.sql import UPDATE_MEMORY
 from bot.storage.tables import broadcasts, outbox, participants, processed_updates, referrals, tickets
-from bot.storage.tickets import Tickets
+from bot.storage.tickets import StaffTraces, Tickets
 from flows.directory import Organisation
 from flows.engine import Session
 from tests.test_storage_contract import POSTGRES_URL, postgres_reachable
@@ -189,6 +189,29 @@ async def test_delete_leaves_nothing_of_the_person_in_any_table(store: SqlStore)
     assert {"people": [1]} in audiences  # still aimed at the others only: an empty list would mean nobody
 
 
+async def test_what_the_staff_group_shows_of_a_person_is_read_before_erasure(store: SqlStore) -> None:
+    """The traces erasure removes from the staff group: every topic of theirs (reused ones once), and outside
+    topics the card and both sides of every relayed message; nothing of anyone else."""
+    await setup_directory(store)
+    person = await build_person(store, 7_712_345_678, 7_712_345_679, "Wilmarys")
+    await build_person(store, 8_812_345_678, 8_812_345_679, "Yorbis")
+    tickets_store = Tickets(store)
+    await tickets_store.update(person.ticket_id, NOW, status="closed")
+    reused = await tickets_store.create(person.user_id, share_answers=False, now=NOW)
+    await tickets_store.update(reused.id, NOW, thread_id=578, status="closed")
+    plain = await tickets_store.create(person.user_id, share_answers=False, now=NOW)  # the group had no topics then
+    await tickets_store.update(plain.id, NOW, card_message_id=40)
+    await tickets_store.pair(plain.id, 21, 41, "in")
+    await tickets_store.pair(plain.id, 42, 22, "out")
+
+    traces = await tickets_store.traces_of(person.user_id)
+
+    assert traces.latest_ticket == plain.id
+    assert traces.threads == (578,)
+    assert traces.messages == (22, 40, 41)
+    assert await tickets_store.traces_of(123) == StaffTraces()
+
+
 async def test_delete_of_someone_unknown_changes_nothing(store: SqlStore) -> None:
     """Deleting an id with no profile says so and leaves everyone else's rows alone."""
     await setup_directory(store)
@@ -213,7 +236,8 @@ def erasing(store: SqlStore, *, refuse: frozenset[int] = frozenset()) -> tuple[l
     """An erase function over the store (the bot passes Conversation.erase), recording whom it was asked about."""
     asked: list[int] = []
 
-    async def erase(participant: Participant) -> bool:
+    async def erase(participant: Participant, why: Erasure) -> bool:
+        assert why is Erasure.INACTIVE  # what the organisations and staff are told depends on it
         asked.append(participant.user_id)
         if participant.user_id in refuse:
             raise RuntimeError("Telegram unreachable")

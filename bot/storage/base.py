@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,13 @@ class Participant:
     session: Session
     #: The result once finished (for later segmenting), else None.
     outcome: str | None = None
+
+
+class Erasure(enum.StrEnum):
+    """Why a person's data is erased: they asked (/delete), or they were inactive past the retention period."""
+
+    ASKED = "asked"
+    INACTIVE = "inactive"
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,16 @@ class Ticket:
         return self.status in OPEN
 
 
+@dataclass(frozen=True)
+class StaffTraces:
+    """What the staff group shows of one person: their forum topics, and the messages the bot posted or relayed
+    outside topics (a group without them). Read before their rows are erased, to remove these too."""
+
+    latest_ticket: int | None = None
+    threads: tuple[int, ...] = ()
+    messages: tuple[int, ...] = ()
+
+
 class Tickets:
     def __init__(self, store: SqlStore) -> None:
         self.store = store
@@ -96,6 +106,29 @@ class Tickets:
                 .limit(1)
             )
             return found.scalar_one_or_none()
+
+    async def traces_of(self, user_id: int) -> StaffTraces:
+        """Every topic of the person's tickets, and the staff-side ids of cards and relayed messages outside one."""
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(tickets.c.id, tickets.c.thread_id, tickets.c.card_message_id)
+                    .where(tickets.c.user_id == user_id)
+                    .order_by(tickets.c.id)
+                )
+            ).all()
+            plain = [row.id for row in rows if row.thread_id is None]
+            copies = (
+                await conn.execute(select(relayed.c.staff_message_id).where(relayed.c.ticket_id.in_(plain)))
+            ).scalars()
+            messages = sorted(
+                {*copies, *(row.card_message_id for row in rows if row.id in plain and row.card_message_id)}
+            )
+        return StaffTraces(
+            latest_ticket=rows[-1].id if rows else None,
+            threads=tuple(dict.fromkeys(row.thread_id for row in rows if row.thread_id is not None)),
+            messages=tuple(messages),
+        )
 
     async def create(self, user_id: int, *, share_answers: bool, now: dt.datetime) -> Ticket:
         async with self.store.writing() as conn:

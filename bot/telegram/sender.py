@@ -6,10 +6,11 @@ It is also the connector's Messenger: cards into organisations' intake chats, an
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.methods import SendDocument, SendMessage, SendPhoto
 from aiogram.types import (
     BufferedInputFile,
@@ -173,6 +174,10 @@ def broadcast_sender(bot: Bot, *, paid: bool) -> SendVersion:
     return send
 
 
+#: deleteMessages takes at most 100 ids a call.
+DELETE_AT_ONCE = 100
+
+
 class TelegramStaffApi:
     """Forum topics, edits and outbox deliveries for the handoff (bot.handoff.StaffApi, bot.outbox.Deliver).
 
@@ -207,6 +212,21 @@ class TelegramStaffApi:
             await self.bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id)
         except (TelegramBadRequest, TelegramForbiddenError) as exc:
             log.info("relayed edit skipped", extra={"reason": exc.message[:80]})
+
+    async def delete_topic(self, chat_id: int, thread_id: int) -> bool:
+        try:
+            await self.bot.delete_forum_topic(chat_id, thread_id)
+        except TelegramAPIError as exc:  # no right to delete, already gone, or Telegram unreachable
+            log.warning("topic not deleted", extra={"reason": exc.message[:80]})
+            return False
+        return True
+
+    async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> None:
+        for start in range(0, len(message_ids), DELETE_AT_ONCE):
+            try:
+                await self.bot.delete_messages(chat_id, list(message_ids[start : start + DELETE_AT_ONCE]))
+            except TelegramAPIError as exc:  # older than 48 hours, no right to, or Telegram unreachable
+                log.warning("messages not deleted", extra={"reason": exc.message[:80]})
 
     async def deliver(self, entry: Entry) -> int:
         """Send one outbox entry; errors propagate for the outbox to classify (retry, wait, or give up)."""

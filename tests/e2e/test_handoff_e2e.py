@@ -278,14 +278,35 @@ async def test_revoked_volunteer_can_no_longer_write(staff: Staff) -> None:
     assert not any("Still here?" in m.text for m in user.messages)
 
 
-async def test_delete_during_a_conversation_closes_the_ticket(staff: Staff) -> None:
-    """/delete while talking to staff closes the ticket and tells staff; their later messages reach nobody."""
+async def test_delete_during_a_conversation_removes_the_topic_and_tells_staff(staff: Staff) -> None:
+    """/delete while talking to staff: their topic leaves the staff group with everything in it, staff read why in
+    General, and no ticket is left in the queue."""
     user = staff.server.user(language_code="en")
     topic = await open_ticket(user, staff)
+    await user.send("My passport number is X123")
+    await topic.wait_for(has("X123"))
     await user.send("/delete")
     confirm = await user.wait_for(lambda m: any(b.data == "d:1" for r in m.buttons for b in r))
     await user.tap(data="d:1", message=confirm)
-    await topic.wait_for(has(staff.es("staff.erased")))
+    await staff.group.wait_for(lambda m: m.topic_id is None and staff.es("staff.erased_removed", id=1) in m.text)
+    assert staff.group.topics == []
+    assert not any("X123" in m.text for m in staff.group.messages)
+    await staff.volunteer.send("/queue")
+    await staff.group.wait_for(has(staff.es("staff.queue_empty")))
+
+
+async def test_delete_when_the_topic_cannot_be_removed_tells_staff_in_it(staff: Staff) -> None:
+    """Telegram refuses to delete the topic (the bot lost that right): staff are told in the topic itself that
+    the ticket is closed, and what they write there no longer reaches the person."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    staff.server.fail_next(
+        "deleteForumTopic", status=400, description="Bad Request: not enough rights to delete the topic"
+    )
+    await user.send("/delete")
+    confirm = await user.wait_for(lambda m: any(b.data == "d:1" for r in m.buttons for b in r))
+    await user.tap(data="d:1", message=confirm)
+    await topic.wait_for(has(staff.es("staff.erased", id=1)))
     await staff.volunteer.send("¿Sigues ahí?", thread_id=topic.thread_id)
     await staff.group.wait_idle(quiet=0.4)
     assert not any("Sigues" in m.text for m in user.messages)

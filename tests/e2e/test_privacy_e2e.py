@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import pytest
+from sqlalchemy import update
 
 from bot import logs
 from bot.app import Core, serve
@@ -27,6 +28,7 @@ from bot.logs import JsonFormatter, hashed, set_id_secret
 from bot.render import Renderer
 from bot.storage import open_store
 from bot.storage.referrals import Referrals
+from bot.storage.tables import participants, tickets
 from bot.texts import T
 from flows.engine import OptionView, Session
 from tests.e2e.conftest import BotProcess, answer, begin, settings_for, with_answers
@@ -150,8 +152,18 @@ async def everything_then_delete(
     confirm = await user.wait_for(lambda m: any(b.data == "d:1" for r in m.buttons for b in r))
     await user.tap(data="d:1", message=confirm)
     await user.wait_for(lambda m: m.text == core.translator.text("es", T.DELETE_DONE))
-    await topic.wait_for(lambda m: core.translator.text("es", T.STAFF_ERASED) in m.text)
+    erased = core.translator.text("es", T.STAFF_ERASED_REMOVED, id=1)
+    await staff_group.wait_for(lambda m: m.topic_id is None and erased in m.text)
     await asyncio.sleep(0.5)  # lines logged after the last visible effect
+
+    # Nothing of theirs is left to read in the chats the bot wrote to about them: the topic went with everything
+    # in it, and the organisation's card keeps one line.
+    needles = needles_for(server, core)
+    for chat in (staff_group, intake):
+        left = [
+            f"{m.message_id}: {found}" for m in chat.chat.log if not m.deleted for found in needles.found_in(m.text)
+        ]
+        assert not left, left
 
 
 def needles_for(server: FakeBotAPI, core: Core) -> Needles:
@@ -275,3 +287,68 @@ async def test_every_library_at_debug_logs_nothing_personal(
     assert any('"logger": "sqlalchemy.engine' in line for line in lines)  # the libraries did log: it was a test
     assert any('"logger": "aiogram' in line for line in lines)
     assert_clean_logs(lines, needles_for(server, core))
+
+
+async def test_retention_forgets_someone_gone_quiet_and_clears_the_chats_too(
+    server: FakeBotAPI, core: Core, tmp_path: Path
+) -> None:
+    """Someone shared with an organisation (accepted) and talked with staff, then went quiet for longer than the
+    retention period: the scheduled purge erases them, deletes their topic, and clears the organisation's card
+    down to one line saying why. Staff are not told one by one; nobody else is touched."""
+    database = tmp_path / "puente.db"
+    staff_group, _, intake, member = staff_world(server, database)
+    await import_directory(database, intake, member)
+    settings = settings_for(server, database).model_copy(
+        update={
+            "admin_ids": frozenset({ADMIN_ID}),
+            "staff_chat_id": staff_group.id,
+            "office_hours": "mon-sun 00:00-23:59",
+            "retention_check_seconds": 0.3,
+        }
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, core, handle_signals=False, stop=stop))
+    try:
+        quiet = server.user(user_id=PERSON_ID, first_name=FIRST_NAME, username=USERNAME, language_code="es")
+        active = server.user(first_name="Activa", language_code="es")
+        for user in (quiet, active):
+            await begin(user, "es")
+            for question, option in PATH:
+                await answer(user, question, option)
+        await share_with(quiet, "alpha")
+        card = await intake.wait_for(lambda m: bool(m.buttons))
+        ref = referral_id(card)
+        await member.tap(data=f"r:{ref}:1")
+        await quiet.wait_for(lambda m: m.text.startswith("✅") and "Alfa Ejemplo" in m.text)
+        await quiet.send("/human")
+        ask = await quiet.wait_for(lambda m: any(b.data == "h:1" for r in m.buttons for b in r))
+        await quiet.tap(data="h:1", message=ask)
+        topic = await staff_group.wait_for_topic()
+        await quiet.send(TYPED[1])
+        await topic.wait_for(lambda m: TYPED[1] in m.text)
+
+        # 91 days pass for one of them.
+        store = await open_store(f"sqlite+aiosqlite:///{database}")
+        try:
+            long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=settings.retention_days + 1)
+            async with store.writing() as conn:
+                for table in (participants, tickets):
+                    await conn.execute(update(table).where(table.c.user_id == PERSON_ID).values(updated_at=long_ago))
+        finally:
+            await store.close()
+
+        await staff_group.wait_until(lambda: staff_group.topics == [], timeout=15)
+        cleared = core.translator.text("es", T.CARD_CLEARED_EXPIRED, id=ref)
+        await intake.wait_until(lambda: card.text == cleared)
+        await staff_group.wait_idle(quiet=0.6)
+        assert not [m.text for m in staff_group.messages if m.topic_id is None]  # no note per person purged
+        assert [m.text for m in intake.messages if m is not card and "#" in m.text] == []  # and no notice
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+    await assert_nothing_left(database, needles_for(server, core))
+    store = await open_store(f"sqlite+aiosqlite:///{database}")
+    try:
+        assert await store.load(active.id) is not None
+    finally:
+        await store.close()

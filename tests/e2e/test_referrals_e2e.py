@@ -188,9 +188,10 @@ async def test_dont_share_sends_nothing(world: World) -> None:
     assert world.alpha.messages == []
 
 
-async def test_withdrawal_tells_the_organisation(world: World) -> None:
-    """The person withdraws an open request: the card loses its buttons and the intake chat is told."""
-    user = world.server.user(language_code="en")
+async def test_withdrawal_clears_the_card_and_tells_the_organisation(world: World) -> None:
+    """The person withdraws an open request: the card keeps one line and no buttons (their contact and answers
+    leave the intake chat), and the intake chat is told."""
+    user = world.server.user(username="yorbis_v", language_code="en")
     await finish_without_supporter(user)
     await share_with(user, "alpha")
     sent = await user.wait_for(lambda m: any(b.data.startswith("w:") for r in m.buttons for b in r))
@@ -198,8 +199,9 @@ async def test_withdrawal_tells_the_organisation(world: World) -> None:
     ref = referral_id(card)
     await user.tap(data=next(b.data for r in sent.buttons for b in r), message=sent)
     await user.wait_for(lambda m: "withdrew" in m.text)
-    notice = await world.alpha.wait_for(lambda m: f"#{ref}" in m.text)
+    notice = await world.alpha.wait_for(lambda m: m is not card and f"#{ref}" in m.text)
     assert "retir" in notice.text.lower()  # the intake chat speaks Spanish
+    assert card.text == f"↩️ Solicitud #{ref}: la persona la retiró. Sus datos se quitaron de este mensaje."
     assert not card.buttons
     await world.alpha_staff.tap(data=f"r:{ref}:1", message=card, forge=True)
     await world.alpha.wait_idle(quiet=0.2)
@@ -346,9 +348,9 @@ async def test_unreachable_intake_chat_is_said_at_once(world: World) -> None:
     assert referral.status is Status.UNDELIVERED
 
 
-async def test_delete_withdraws_open_requests(world: World) -> None:
-    """/delete withdraws the person's open request first: the intake chat is told and the card closes."""
-    user = world.server.user(language_code="en")
+async def test_delete_withdraws_open_requests_and_clears_their_cards(world: World) -> None:
+    """/delete withdraws the person's open request first: the intake chat is told and the card is cleared."""
+    user = world.server.user(username="yorbis_v", language_code="en")
     await finish_without_supporter(user)
     await share_with(user, "alpha")
     card = await world.alpha.wait_for(lambda m: bool(m.buttons))
@@ -356,6 +358,28 @@ async def test_delete_withdraws_open_requests(world: World) -> None:
     await user.send("/delete")
     confirm = await user.wait_for(lambda m: any(b.data == "d:1" for r in m.buttons for b in r))
     await user.tap(data="d:1", message=confirm)
-    await world.alpha.wait_for(lambda m: f"#{ref}" in m.text)
+    await world.alpha.wait_for(lambda m: m is not card and f"#{ref}" in m.text)
+    await world.alpha.wait_until(lambda: "borrar sus datos" in card.text)
+    assert "yorbis_v" not in card.text
     assert not card.buttons
     assert await world.referral_status(ref) is Status.WITHDRAWN
+
+
+async def test_delete_after_acceptance_asks_the_organisation_to_erase_too(world: World) -> None:
+    """An organisation accepted the person, who later erases their data: the card is cleared, and the intake
+    chat is asked to respect the erasure in what it keeps."""
+    user = world.server.user(username="yorbis_v", language_code="en")
+    await finish_without_supporter(user)
+    await share_with(user, "alpha")
+    card = await world.alpha.wait_for(lambda m: bool(m.buttons))
+    ref = referral_id(card)
+    await world.alpha_staff.tap(data=f"r:{ref}:1")
+    await user.wait_for(lambda m: m.text.startswith("✅") and "Alfa Ejemplo" in m.text)
+    await user.send("/delete")
+    confirm = await user.wait_for(lambda m: any(b.data == "d:1" for r in m.buttons for b in r))
+    await user.tap(data="d:1", message=confirm)
+    notice = await world.alpha.wait_for(lambda m: m is not card and f"#{ref}" in m.text)
+    assert "bórrenla también" in notice.text
+    assert "yorbis_v" not in card.text
+    assert "borrar sus datos" in card.text
+    assert world.beta.messages == []

@@ -333,6 +333,12 @@ METHODS: Final[tuple[Method, ...]] = (
         F("message_id", INTEGER, required=True),
     ),
     _method(
+        "deleteMessages",
+        "Boolean",
+        F("chat_id", INTEGER_OR_STRING, required=True),
+        F("message_ids", ("Array of Integer",), required=True),
+    ),
+    _method(
         "sendChatAction",
         "Boolean",
         F("business_connection_id", STRING),

@@ -83,6 +83,8 @@ DEFAULT_TOKEN: Final = "123456:TEST-token"
 CONFLICT_DESCRIPTION: Final = (
     "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
 )
+#: Bots can delete a message for 48 hours after it was sent.
+DELETABLE_FOR: Final = 48 * 3600
 BLOCKED_DESCRIPTION: Final = "Forbidden: bot was blocked by the user"
 DEACTIVATED_DESCRIPTION: Final = "Forbidden: user is deactivated"
 _FORBIDDEN_BY_CHAT_TYPE: Final = {
@@ -322,6 +324,7 @@ class FakeBotAPI:
             "editMessageReplyMarkup": self._edit_message_reply_markup,
             "answerCallbackQuery": self._answer_callback_query,
             "deleteMessage": self._delete_message,
+            "deleteMessages": self._delete_messages,
             "sendChatAction": self._send_chat_action,
             "createForumTopic": self._create_forum_topic,
             "editForumTopic": self._edit_forum_topic,
@@ -1227,6 +1230,23 @@ class FakeBotAPI:
         if message is None:
             raise BotAPIError.bad_request("message to delete not found")
         message.deleted = True
+        chat.changed.fire()
+        return True
+
+    async def _delete_messages(self, params: dict[str, Any]) -> bool:
+        """Delete 1-100 messages at once. As documented, those not found are skipped; so, here, are those the bot
+        may not delete: older than 48 hours, or someone else's while the bot is no admin of the group."""
+        chat = self._chat(params["chat_id"], sending=False)
+        ids = params["message_ids"]
+        if not 1 <= len(ids) <= 100:
+            raise BotAPIError.bad_request("message_ids must contain 1-100 identifiers")
+        oldest = time.time() - DELETABLE_FOR
+        for message_id in ids:
+            message = chat.get(message_id)
+            if message is None or message.deleted or message.date < oldest:
+                continue
+            if message.from_bot or chat.bot_status in ("creator", "administrator") or chat.type == "private":
+                message.deleted = True
         chat.changed.fire()
         return True
 
