@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -211,9 +211,21 @@ class Handoff:
         await self._still_talking(ticket)
 
     async def relay_edit_in(self, ticket: Ticket, message_id: int, text: str) -> None:
-        staff_copy = await self.tickets.staff_copy_of(ticket.id, message_id)
+        staff_copy = await self._copy_of(ticket, message_id, self.staff_chat_id, self.tickets.staff_copy_of)
         if staff_copy is not None:
             await self.api.edit_text(self.staff_chat_id, staff_copy, text)
+
+    async def _copy_of(
+        self, ticket: Ticket, message_id: int, chat_id: int, lookup: Callable[[int, int], Awaitable[int | None]]
+    ) -> int | None:
+        """The copy of a message in the other chat. An edit can come while that copy is on its way (Telegram shows
+        it before the bot hears back and records the pair): then the pair is read again once that send is done. A
+        copy still queued needs nothing: it is made from the message as edited."""
+        copy = await lookup(ticket.id, message_id)
+        if copy is None:
+            await self.outbox.in_flight(chat_id)
+            copy = await lookup(ticket.id, message_id)
+        return copy
 
     async def leave(self, participant: Participant) -> Reply:
         """/bot: the person closes the handoff themselves."""
@@ -308,9 +320,11 @@ class Handoff:
         ticket = await self._ticket_for(message)
         if ticket is None or message.text is None or await self.role_of(message.sender_id) is None:
             return
-        user_copy = await self.tickets.user_copy_of(ticket.id, message.message_id)
         participant = await self.people.load(ticket.user_id)
-        if user_copy is not None and participant is not None:
+        if participant is None:
+            return
+        user_copy = await self._copy_of(ticket, message.message_id, participant.chat_id, self.tickets.user_copy_of)
+        if user_copy is not None:
             await self.api.edit_text(participant.chat_id, user_copy, message.text)
 
     async def sent(self, entry: Entry, message_id: int) -> None:

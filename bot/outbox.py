@@ -251,6 +251,12 @@ class Outbox:
         self._reload_all = True
         self._wakeup.set()
 
+    async def in_flight(self, chat_id: int) -> None:
+        """Wait until the send in flight to `chat_id`, if any, is delivered and recorded (`on_sent` included)."""
+        task = self._busy.get(chat_id)
+        if task is not None:
+            await asyncio.wait({task})  # not `await task`: a cancelled caller must not cancel the send
+
     async def pending(self, chat_id: int | None = None) -> int:
         """Rows neither sent nor failed (in one chat, or everywhere)."""
         query = select(func.count()).select_from(outbox).where(*_PENDING)

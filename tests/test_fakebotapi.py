@@ -553,6 +553,37 @@ async def test_injected_failure_scoped_to_chat_and_after_effect(bot: Bot, server
     assert server.stats.injected_failures == 1
 
 
+async def test_a_slow_answer_is_seen_by_people_before_the_bot_hears_back(
+    bot: Bot, server: FakeBotAPI, ana: FakeUser
+) -> None:
+    """slow_next: the message is in the chat at once; the bot's call returns only after the delay, once."""
+    server.slow_next("sendMessage", 0.5, chat_id=ana.id)
+    call = asyncio.create_task(bot.send_message(ana.id, "hola"))
+    await ana.wait_for(lambda m: m.text == "hola", timeout=0.4)
+    assert not call.done()
+    await call
+    started = time.monotonic()
+    await bot.send_message(ana.id, "otra vez")
+    assert time.monotonic() - started < 0.4
+
+
+async def test_delete_messages_skips_what_the_bot_may_not_delete(bot: Bot, server: FakeBotAPI) -> None:
+    """deleteMessages deletes the bot's own messages, skips unknown ids and (the bot being no admin) members'
+    messages; as an admin it deletes those too. More than 100 ids at once is a 400."""
+    group = server.group(title="Plain")
+    member = group.member(first_name="Marta")
+    own = await bot.send_message(group.id, "del bot")
+    await member.send("de Marta")
+    theirs = group.chat.log[-1]
+    assert await bot.delete_messages(group.id, [own.message_id, theirs.message_id, 9999])
+    assert [m.text for m in group.chat.log if not m.deleted] == ["de Marta"]
+    group.chat.bot_status = "administrator"
+    assert await bot.delete_messages(group.id, [theirs.message_id])
+    assert theirs.deleted
+    with pytest.raises(TelegramBadRequest):
+        await bot.delete_messages(group.id, list(range(1, 102)))
+
+
 async def test_rate_limits_produce_429(bot: Bot, server: FakeBotAPI, ana: FakeUser) -> None:
     """With a per-chat limit, a burst beyond it is answered 429 with retry_after >= 1 and counted."""
     server.set_rate_limits(per_chat_per_second=1)

@@ -334,3 +334,23 @@ async def test_removed_from_the_staff_group_the_person_is_told_and_nothing_waits
     topic = await staff.group.wait_for_topic()
     card = await topic.wait_for(has("🎫"))
     assert "#2" in card.text  # the first ticket was closed, not reused
+
+
+async def test_an_edit_made_while_its_copy_is_on_its_way_is_not_lost(staff: Staff) -> None:
+    """Telegram shows a copy before the bot hears back (here a second later): an edit made in that second, by
+    staff or by the person, still reaches the copy."""
+    user = staff.server.user(language_code="es")
+    topic = await open_ticket(user, staff)
+    await topic.wait_for(has("🎫"))
+
+    staff.server.slow_next("copyMessage", 1.0, chat_id=user.id)
+    await staff.volunteer.send("Tu cita es el lunes", thread_id=topic.thread_id)
+    to_person = await user.wait_for(has("lunes"))
+    await staff.volunteer.edit(staff.volunteer.last_sent, "Tu cita es el martes")
+    await user.wait_until(lambda: to_person.text == "Tu cita es el martes")
+
+    staff.server.slow_next("copyMessage", 1.0, chat_id=staff.group.id)
+    await user.send("Gracias, el lunes puedo")
+    to_staff = await topic.wait_for(has("lunes puedo"))
+    await user.edit(user.last_sent, "Gracias, el martes puedo")
+    await topic.wait_until(lambda: to_staff.text == "Gracias, el martes puedo")

@@ -143,7 +143,6 @@ async def everything_then_delete(
     await user.wait_for(lambda m: STAFF_TEXT[0] in m.text)
     await volunteer.reply(STAFF_TEXT[1], to=copy, thread_id=topic.thread_id)
     their_copy = await user.wait_for(lambda m: STAFF_TEXT[1] in m.text)
-    await user.wait_idle(quiet=0.3)  # a person rereads before correcting (the pair is recorded just after delivery)
     await volunteer.edit(volunteer.last_sent, STAFF_TEXT[1] + ".")
     await user.wait_until(lambda: their_copy.text.endswith("expediente."))
 

@@ -16,6 +16,7 @@ Everything runs on the test's event loop, so state needs no locks; waiting is do
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import math
@@ -193,6 +194,16 @@ class InjectedFault:
 
 
 @dataclass(slots=True)
+class SlowAnswer:
+    """A pending :meth:`FakeBotAPI.slow_next` rule: the call takes effect at once, its answer comes late."""
+
+    method: str
+    seconds: float
+    remaining: int
+    chat_id: int | None = None
+
+
+@dataclass(slots=True)
 class _TokenBucket:
     """Flood control: ``rate`` sends per second with a burst of one second's worth."""
 
@@ -288,6 +299,7 @@ class FakeBotAPI:
         self._blocked: set[int] = set()
         self._deactivated: set[int] = set()
         self._faults: list[InjectedFault] = []
+        self._slow: list[SlowAnswer] = []
         self._global_bucket: _TokenBucket | None = None
         self._paid_bucket: _TokenBucket | None = None
         self._per_chat_rate: float | None = None
@@ -502,6 +514,13 @@ class FakeBotAPI:
         fault = InjectedFault(method, status, description, retry_after, times, chat_id, after_effect)
         self._faults.append(fault)
         return fault
+
+    def slow_next(self, method: str, seconds: float, *, times: int = 1, chat_id: int | None = None) -> SlowAnswer:
+        """The next ``times`` calls of ``method`` (optionally only for ``chat_id``) take effect at once, as people
+        see them, but their answers reach the bot ``seconds`` later: a slow network on the way back."""
+        slow = SlowAnswer(method, seconds, times, chat_id)
+        self._slow.append(slow)
+        return slow
 
     def block(self, chat_id: int) -> None:
         """The user blocks the bot: sends to their chat get 403 until :meth:`unblock`.
@@ -753,6 +772,7 @@ class FakeBotAPI:
             result = await self._handlers[name](params)
             if fault is not None:
                 raise fault.error()
+            await self._answer_late(name, raw)
         except BotAPIError as error:
             return self._respond(name, params, error.status, error.to_json(), description=error.description)
         except Exception as error:  # a bug in the fake itself: fail loudly, but as a well-formed 500
@@ -811,6 +831,15 @@ class FakeBotAPI:
         except web.HTTPRequestEntityTooLarge:
             raise BotAPIError(413, "Request Entity Too Large") from None
         return params
+
+    async def _answer_late(self, method: str, raw: Mapping[str, Any]) -> None:
+        chat_id = _as_int(raw.get("chat_id"))
+        slow = next(
+            (r for r in self._slow if r.method == method and r.chat_id in (None, chat_id) and r.remaining), None
+        )
+        if slow is not None:
+            slow.remaining -= 1
+            await asyncio.sleep(slow.seconds)
 
     def _take_fault(self, method: str, raw: Mapping[str, Any]) -> InjectedFault | None:
         chat_id = _as_int(raw.get("chat_id"))
