@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -304,13 +307,18 @@ async def serve(
     logs.guard_third_party()
     logs.hide(settings.bot_token.get_secret_value().strip())  # it is in every Bot API URL a library might log
     pacing = pacing_for(settings)
+    token = settings.bot_token.get_secret_value().strip()
     try:
-        bot = make_bot(settings, settings.bot_token.get_secret_value().strip(), pacing)
+        bot = make_bot(settings, token, pacing)
     except TokenValidationError:
         print("BOT_TOKEN does not look like a Telegram token (digits, a colon, then letters).", file=sys.stderr)
         return 3
-    store = await open_store(settings.database_url)
-    try:
+    # What is opened is closed in reverse order, every part of it even when shutting down is itself cancelled
+    # (a test's deadline, a second signal): no connection or HTTP session outlives the bot.
+    async with contextlib.AsyncExitStack() as resources:
+        resources.push_async_callback(bot.session.close)
+        store = await open_store(settings.database_url)
+        resources.push_async_callback(store.close)
         try:
             me = await bot.get_me()
         except TelegramUnauthorizedError:
@@ -320,40 +328,41 @@ async def serve(
         await bot.delete_webhook(drop_pending_updates=False)
         await register_commands(bot, core.translator, settings.default_language)
         sender = TelegramSender(bot)
-        plain_bot = make_bot(settings, settings.bot_token.get_secret_value().strip(), pacing, retry=False)
+        plain_bot = make_bot(settings, token, pacing, retry=False)
+        resources.push_async_callback(plain_bot.session.close)
         services = build_services(settings, core, store, sender, plain_bot, pacing)
         await services.switch.restore()
         warn_if_superseded(core.programs, utc_now().date())
         dispatcher = build_dispatcher(services, sender, settings)
-        stopper = asyncio.create_task(_stop_when(stop, dispatcher)) if stop is not None else None
-        background: list[asyncio.Task[None]] = []
         if services.outbox is not None and services.handoff is not None:
             await services.outbox.start()
-            background.append(asyncio.create_task(_remind(services.handoff, settings.reminder_check_seconds)))
+            resources.push_async_callback(services.outbox.stop)
+            _in_background(resources, _remind(services.handoff, settings.reminder_check_seconds))
         retention = Retention(store, services.erase_in_turn, utc_now, dt.timedelta(days=settings.retention_days))
-        background.append(asyncio.create_task(retention.run(settings.retention_check_seconds)))
+        _in_background(resources, retention.run(settings.retention_check_seconds))
         await services.broadcaster.start()
-        try:
-            await dispatcher.start_polling(
-                bot,
-                polling_timeout=settings.polling_timeout,
-                allowed_updates=dispatcher.resolve_used_update_types(),
-                handle_signals=handle_signals,
-                close_bot_session=False,
-            )
-        finally:
-            if stopper is not None:
-                stopper.cancel()
-            for task in background:
-                task.cancel()
-            await services.broadcaster.stop()
-            if services.outbox is not None:
-                await services.outbox.stop()
-            await plain_bot.session.close()
-        return 0
-    finally:
-        await bot.session.close()
-        await store.close()
+        resources.push_async_callback(services.broadcaster.stop)
+        if stop is not None:
+            _in_background(resources, _stop_when(stop, dispatcher))
+        await dispatcher.start_polling(
+            bot,
+            polling_timeout=settings.polling_timeout,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+            handle_signals=handle_signals,
+            close_bot_session=False,
+        )
+    return 0
+
+
+def _in_background(resources: contextlib.AsyncExitStack, work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` as a task that is cancelled, and waited for, when `resources` close."""
+    task = asyncio.create_task(work)
+
+    async def cancel() -> None:
+        task.cancel()
+        await asyncio.wait({task})
+
+    resources.push_async_callback(cancel)
 
 
 def warn_if_superseded(programs: Programs, today: dt.date) -> None:
