@@ -34,7 +34,8 @@ from flows.engine import OptionView, Session
 from tests.e2e.conftest import BotProcess, answer, begin, settings_for, with_answers
 from tests.e2e.test_referrals_e2e import organisation, referral_id, share_with
 from tests.fakebotapi import FakeBotAPI, FakeUser
-from tests.fakebotapi.group import FakeGroup, FakeMember
+from tests.fakebotapi.chat import ChatMessage
+from tests.fakebotapi.group import FakeGroup, FakeMember, FakeTopic
 from tests.traces import Needles, database_traces, log_traces
 
 ADMIN_ID = 626262
@@ -108,6 +109,22 @@ async def import_directory(database: Path, intake: FakeGroup, member: FakeMember
     await store.close()
 
 
+async def accepted_then_talking(
+    user: FakeUser, intake: FakeGroup, member: FakeMember, staff_group: FakeGroup
+) -> tuple[ChatMessage, int, FakeTopic]:
+    """After the questionnaire: the person shares with the organisation, which accepts; then they ask for a person
+    (sharing their answers). Returns the organisation's card, the referral's id, and the person's staff topic."""
+    await share_with(user, "alpha")
+    card = await intake.wait_for(lambda m: bool(m.buttons))
+    ref = referral_id(card)
+    await member.tap(data=f"r:{ref}:1")
+    await user.wait_for(lambda m: m.text.startswith("✅") and "Alfa Ejemplo" in m.text)
+    await user.send("/human")
+    ask = await user.wait_for(lambda m: any(b.data == "h:1" for r in m.buttons for b in r))
+    await user.tap(data="h:1", message=ask)
+    return card, ref, await staff_group.wait_for_topic()
+
+
 async def everything_then_delete(
     server: FakeBotAPI, core: Core, staff_group: FakeGroup, volunteer: FakeMember, intake: FakeGroup, member: FakeMember
 ) -> None:
@@ -119,18 +136,10 @@ async def everything_then_delete(
     user = server.user(user_id=PERSON_ID, first_name=FIRST_NAME, username=USERNAME, language_code="es")
     await tap_through(user, server, core)
 
-    # The referral: Share, then the organisation accepts.
-    await share_with(user, "alpha")
-    card = await intake.wait_for(lambda m: bool(m.buttons))
+    card, _, topic = await accepted_then_talking(user, intake, member, staff_group)
     assert f"@{USERNAME}" in card.text  # shared on purpose, with the organisation only
-    await member.tap(data=f"r:{referral_id(card)}:1")
-    await user.wait_for(lambda m: m.text.startswith("✅") and "Alfa Ejemplo" in m.text)
 
     # The conversation with staff, both ways.
-    await user.send("/human")
-    ask = await user.wait_for(lambda m: any(b.data == "h:1" for r in m.buttons for b in r))
-    await user.tap(data="h:1", message=ask)
-    topic = await staff_group.wait_for_topic()
     await topic.wait_for(lambda m: "🎫" in m.text)
     await user.send(TYPED[1])
     copy = await topic.wait_for(lambda m: TYPED[1] in m.text)
@@ -314,15 +323,7 @@ async def test_retention_forgets_someone_gone_quiet_and_clears_the_chats_too(
             await begin(user, "es")
             for question, option in PATH:
                 await answer(user, question, option)
-        await share_with(quiet, "alpha")
-        card = await intake.wait_for(lambda m: bool(m.buttons))
-        ref = referral_id(card)
-        await member.tap(data=f"r:{ref}:1")
-        await quiet.wait_for(lambda m: m.text.startswith("✅") and "Alfa Ejemplo" in m.text)
-        await quiet.send("/human")
-        ask = await quiet.wait_for(lambda m: any(b.data == "h:1" for r in m.buttons for b in r))
-        await quiet.tap(data="h:1", message=ask)
-        topic = await staff_group.wait_for_topic()
+        card, ref, topic = await accepted_then_talking(quiet, intake, member, staff_group)
         await quiet.send(TYPED[1])
         await topic.wait_for(lambda m: TYPED[1] in m.text)
 
