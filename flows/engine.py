@@ -184,22 +184,22 @@ def step(program: Program, session: Session, action: Action, today: dt.date) -> 
 
     match action:
         case Show():
-            return session, _where(program, today, session)
+            return session, shown(program, today, session)
         case Restart():
             fresh = new_session(program)
-            return fresh, [Restarted(), *_where(program, today, fresh)]
+            return fresh, [Restarted(), *shown(program, today, fresh)]
         case Back():
             if not session.history:
-                return session, [AtFirstQuestion(), *_where(program, today, session)]
+                return session, [AtFirstQuestion(), *shown(program, today, session)]
             previous = session.history[-1]
             answers = {q: o for q, o in session.answers.items() if q != previous}
             moved = Session(program.id, previous, MappingProxyType(answers), session.history[:-1])
-            return moved, _where(program, today, moved)
+            return moved, shown(program, today, moved)
         case Unclear():
             if session.finished:
-                return session, _where(program, today, session)
+                return session, shown(program, today, session)
             assert session.node is not None
-            return session, [NotUnderstood(session.node), *_where(program, today, session)]
+            return session, [NotUnderstood(session.node), *shown(program, today, session)]
         case Choose(question_id=question_id, option_id=option_id):
             return _choose(program, today, session, question_id, option_id)
     raise TypeError(f"unknown action {action!r}")
@@ -209,14 +209,14 @@ def _choose(
     program: Program, today: dt.date, session: Session, question_id: str, option_id: str
 ) -> tuple[Session, list[Event]]:
     if session.node != question_id:
-        return session, [NotCurrent(question_id), *_where(program, today, session)]
+        return session, [NotCurrent(question_id), *shown(program, today, session)]
     question = program.questionnaire.question(question_id)
     option = question.option(option_id)
-    if option is None or not _possible(option, today):
-        return session, [NotUnderstood(question_id), *_where(program, today, session)]
+    if option is None or not offered(option, today):
+        return session, [NotUnderstood(question_id), *shown(program, today, session)]
 
     answers = {**session.answers, question_id: option_id}
-    following = _follow(program, question.next_for(option), answers)
+    following = next_node(program, question.next_for(option), answers)
     moved = Session(
         program.id,
         None if following == END else following,
@@ -224,10 +224,11 @@ def _choose(
         (*session.history, question_id),
     )
     recorded = AnswerRecorded(question_id, OptionView(option.id, option.text, option.date))
-    return moved, [recorded, *_where(program, today, moved)]
+    return moved, [recorded, *shown(program, today, moved)]
 
 
-def _follow(program: Program, nxt: Next, answers: Mapping[str, str]) -> str:
+def next_node(program: Program, nxt: Next, answers: Mapping[str, str]) -> str:
+    """Where a question's `next` leads with these answers: the first branch whose condition holds."""
     if isinstance(nxt, str):
         return nxt
     lookup = answer_lookup(program, answers)
@@ -238,7 +239,8 @@ def _follow(program: Program, nxt: Next, answers: Mapping[str, str]) -> str:
     raise AssertionError("the loader guarantees a last branch without `if`")
 
 
-def _where(program: Program, today: dt.date, session: Session) -> list[Event]:
+def shown(program: Program, today: dt.date, session: Session) -> list[Event]:
+    """What the person sees at this point of the session: the question it waits on, or the result."""
     if session.node is None:
         return _conclude(program, session)
     question = program.questionnaire.question(session.node)
@@ -247,7 +249,7 @@ def _where(program: Program, today: dt.date, session: Session) -> list[Event]:
         QuestionAsked(
             question_id=question.id,
             text=question.text,
-            options=tuple(OptionView(o.id, o.text, o.date) for o in question.options if _possible(o, today)),
+            options=tuple(OptionView(o.id, o.text, o.date) for o in question.options if offered(o, today)),
             number=number,
             total=len(session.history) + program.longest_path[question.id],
             can_go_back=bool(session.history),
@@ -255,7 +257,8 @@ def _where(program: Program, today: dt.date, session: Session) -> list[Event]:
     ]
 
 
-def _possible(option: Option, today: dt.date) -> bool:
+def offered(option: Option, today: dt.date) -> bool:
+    """Whether an option can be chosen today: one about a date still to come is not offered yet."""
     return option.range is None or option.range.start is None or option.range.start <= today
 
 

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from flows.engine import Event, Session, _follow, _possible, _where
+from flows.engine import Event, Session, next_node, offered, shown
 from flows.loader import Program
 from flows.model import END, Option, Question
 
@@ -40,14 +40,14 @@ def carry_over(
         question = new.questionnaire.question(node)
         chosen = session.answers.get(node)
         option = question.option(chosen) if chosen is not None else None
-        if option is None or not _possible(option, today) or not _same_meaning(old, question, option):
+        if option is None or not offered(option, today) or not _same_meaning(old, question, option):
             break
         kept[node] = option.id
         history.append(node)
-        node = _follow(new, question.next_for(option), kept)
+        node = next_node(new, question.next_for(option), kept)
     moved = Session(new.id, None if node == END else node, MappingProxyType(kept), tuple(history))
     notice = RulesChanged(new.ruleset.program, new.ruleset.as_of, kept=len(kept))
-    return moved, [notice, *_where(new, today, moved)]
+    return moved, [notice, *shown(new, today, moved)]
 
 
 def _same_meaning(old: Program | None, question: Question, option: Option) -> bool:
