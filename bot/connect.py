@@ -43,8 +43,6 @@ class Messenger(Protocol):
     async def send(self, chat_id: int, message: Outgoing) -> int | None:
         """The new message's id, or None when the chat cannot be reached."""
 
-    async def remove_buttons(self, chat_id: int, message_id: int) -> None: ...
-
     async def edit(self, chat_id: int, message_id: int, message: Outgoing) -> None:
         """Replace a message's text and buttons; a refusal (deleted, too old) is logged, not raised."""
 

@@ -68,18 +68,12 @@ class TelegramSender:
             log.warning("message not delivered", extra={"chat": hashed(chat_id), "reason": exc.message[:80]})
             return None
 
-    async def remove_buttons(self, chat_id: int, message_id: int) -> None:
-        try:
-            await self.bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=None)
-        except (TelegramForbiddenError, TelegramBadRequest) as exc:
-            log.info("buttons not removed", extra={"reason": exc.message[:80]})
-
     # ---- plumbing
 
     async def _send(self, chat_id: int, message: Outgoing) -> int:
         return await send_outgoing(self.bot, chat_id, message)
 
-    # ---- the admin's broadcast progress (bot.broadcast.Board)
+    # ---- the admin's broadcast progress (bot.broadcast.Board) and cleared cards (bot.connect.Messenger)
 
     async def post(self, chat_id: int, message: Outgoing) -> int | None:
         return await self.send(chat_id, message)
