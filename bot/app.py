@@ -41,7 +41,14 @@ from bot.storage.referrals import Referrals
 from bot.storage.tickets import Tickets
 from bot.switch import ProgramSwitch
 from bot.telegram.handlers import build_routers, tell_to_slow_down
-from bot.telegram.middlewares import FloodControl, IgnoreStrangers, KnownChats, OnePersonAtATime, RetryRequests
+from bot.telegram.middlewares import (
+    FloodControl,
+    Handling,
+    IgnoreStrangers,
+    KnownChats,
+    OnePersonAtATime,
+    RetryRequests,
+)
 from bot.telegram.pacing import Pacer, PaceSends
 from bot.telegram.sender import TelegramSender, TelegramStaffApi, broadcast_sender
 from bot.texts import COMMANDS, T, transport_keys
@@ -141,7 +148,9 @@ def build_dispatcher(services: Services, sender: TelegramSender, settings: Setti
         switch=services.switch,
         known_chats=known_chats,
     )
-    # In this order: strangers and other bots are dropped, then floods, before anyone waits in a person's queue.
+    # In this order: every update is counted until handled, strangers and other bots are dropped, then floods,
+    # before anyone waits in a person's queue.
+    dispatcher.update.outer_middleware(services.handling)
     dispatcher.update.outer_middleware(IgnoreStrangers(known_chats))
     exempt = () if staff_chat_id is None else (staff_chat_id,)
     flood = FloodControl(settings.flood_burst, settings.flood_rate, slow_down, exempt=exempt)
@@ -200,6 +209,8 @@ class Services:
     outbox: Outbox | None = None
     #: Each person's updates in turn; the retention purge takes its turn in the same queue.
     in_order: OnePersonAtATime = field(default_factory=OnePersonAtATime)
+    #: The updates being handled, for shutdown to let them finish.
+    handling: Handling = field(default_factory=Handling)
 
     async def erase_in_turn(self, participant: Participant, why: Erasure) -> bool:
         """Erase a person once whatever of theirs is being handled is done, so no update saves them half-erased."""
@@ -344,6 +355,7 @@ async def serve(
         resources.push_async_callback(services.broadcaster.stop)
         if stop is not None:
             _in_background(resources, _stop_when(stop, dispatcher))
+        resources.push_async_callback(services.handling.finish)  # first of all: they use everything above
         await dispatcher.start_polling(
             bot,
             polling_timeout=settings.polling_timeout,

@@ -87,6 +87,41 @@ class KnownChats:
             log.warning("could not leave", extra={"chat": hashed(chat.id), "reason": exc.message[:80]})
 
 
+class Handling(BaseMiddleware):
+    """Outer update middleware, first of all: knows which updates are being handled, so that shutting down lets
+    them finish. aiogram's polling returns while its handler tasks still run, and a reply sent after the HTTP
+    session closed would open a new one that nobody closes (or be lost)."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        task = asyncio.current_task()
+        if task is None:  # not in a task (never, under asyncio): nothing to wait for later
+            return await handler(event, data)
+        self._tasks.add(task)
+        try:
+            return await handler(event, data)
+        finally:
+            self._tasks.discard(task)
+
+    async def finish(self, grace: float = 10.0) -> None:
+        """Wait up to `grace` seconds for the updates being handled, then cancel what is left."""
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(set(self._tasks), timeout=grace)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
+            log.warning("updates cancelled at shutdown", extra={"count": len(late)})
+
+
 class IgnoreStrangers(BaseMiddleware):
     """Outer update middleware: what the bot must not read reaches no handler.
 
