@@ -17,7 +17,7 @@ import itertools
 import logging
 import traceback
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -263,6 +263,21 @@ ADMIN_ID = 777_000
 MEMBER_ID = 555_001
 #: Updates fed per example, random ones and then those that drove everyone to a result (for the figures).
 FED: list[tuple[int, int]] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_how_many_updates(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After this module: how many updates the property test fed, printed for the figures (not a check)."""
+    yield
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if FED and reporter is not None:
+        randomly, to_finish = sum(r for r, _ in FED), sum(f for _, f in FED)
+        reporter.write_line(
+            f"\nhostile input: {len(FED)} examples, {randomly} random updates "
+            f"({min(r for r, _ in FED)}-{max(r for r, _ in FED)} each), then {to_finish} to finish every questionnaire"
+        )
+
+
 MAX_TEXT = 4096
 
 #: Characters that break naive code: RTL and bidi controls, zero-width joiners, C0/C1 controls, HTML, emoji with
