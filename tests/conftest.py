@@ -1,4 +1,5 @@
-"""Shared fixtures: the loaded program and catalogs, a fixed clock, and the --update-golden switch."""
+"""Shared fixtures: the loaded program and catalogs, a fixed clock, the --update-golden switch, and a "figures"
+section at the end of the run for what tests measured along the way (printed, never checked)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite the `expect` block of every golden vector from what the engine now does (review the diff!)",
     )
+
+
+#: Lines for the "figures" section of the run's summary: `request.config.stash[FIGURES].append(line)`.
+FIGURES = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[FIGURES] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("figures")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from bot.storage.referrals import Referrals
 from bot.telegram.middlewares import FloodControl, IgnoreStrangers, KnownChats
 from bot.telegram.sender import TelegramSender
 from flows.directory import Organisation
+from tests.conftest import FIGURES
 from tests.e2e.conftest import ELIGIBLE
 from tests.fakebotapi import FakeBotAPI, FakeChannel, FakeGroup, FakeUser, Photo
 
@@ -269,11 +270,10 @@ FED: list[tuple[int, int]] = []
 def report_how_many_updates(request: pytest.FixtureRequest) -> Iterator[None]:
     """After this module: how many updates the property test fed, printed for the figures (not a check)."""
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if FED and reporter is not None:
+    if FED:
         randomly, to_finish = sum(r for r, _ in FED), sum(f for _, f in FED)
-        reporter.write_line(
-            f"\nhostile input: {len(FED)} examples, {randomly} random updates "
+        request.config.stash[FIGURES].append(
+            f"hostile input: {len(FED)} examples, {randomly} random updates "
             f"({min(r for r, _ in FED)}-{max(r for r, _ in FED)} each), then {to_finish} to finish every questionnaire"
         )
 
