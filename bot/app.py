@@ -21,6 +21,7 @@ from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent
 from aiogram.utils.token import TokenValidationError
 
 from bot import logs
+from bot.access import Access
 from bot.admin import Admin
 from bot.broadcast import Broadcaster, Subscriptions
 from bot.compose import Composer
@@ -106,6 +107,7 @@ def conversation_for(
     connector: Connector | None = None,
     handoff: Handoff | None = None,
     subscriptions: Subscriptions | None = None,
+    access: Access | None = None,
 ) -> Conversation:
     """The conversation service; without a connector or handoff (the terminal chat) those features say so."""
     return Conversation(
@@ -119,6 +121,7 @@ def conversation_for(
         handoff=handoff,
         subscriptions=subscriptions,
         retention_days=settings.retention_days,
+        access=access,
     )
 
 
@@ -278,7 +281,15 @@ def build_services(
             await handoff.sent(entry, message_id)
 
     subscriptions = Subscriptions(broadcasts, broadcaster)
-    conversation = conversation_for(core, store, settings, connector, handoff, subscriptions)
+    access = Access(
+        core.translator,
+        Renderer(core.translator, core.programs),
+        settings.retention_days,
+        referrals=referrals,
+        tickets=tickets if handoff is not None else None,
+        broadcasts=broadcasts,
+    )
+    conversation = conversation_for(core, store, settings, connector, handoff, subscriptions, access)
     switch = ProgramSwitch(core.programs, Deployment(store), store, broadcasts, composer, core.translator, utc_now)
     return Services(conversation, connector, admin, composer, broadcaster, switch, handoff, outbox)
 

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from bot.access import Access
 from bot.broadcast import Subscriptions
 from bot.connect import Connector, Contact
 from bot.handoff import Handoff
@@ -34,6 +35,7 @@ from bot.intents import (
     PickOrganisation,
     ShareWith,
     ShareWithHuman,
+    ShowMyData,
     ShowOrganisations,
     ShowPrivacy,
     Start,
@@ -91,6 +93,7 @@ class Conversation:
         handoff: Handoff | None = None,
         subscriptions: Subscriptions | None = None,
         retention_days: int = 90,
+        access: Access | None = None,
     ) -> None:
         self.programs = programs
         self.store = store
@@ -104,6 +107,8 @@ class Conversation:
         #: After this many days without writing, everything about a person is erased (bot.retention).
         self.retention_days = retention_days
         self.render = Renderer(translator, programs)
+        #: /mydata; without the other stores (the terminal chat) it shows the profile and answers only.
+        self.access = access or Access(translator, self.render, retention_days)
 
     @property
     def program(self) -> Program:
@@ -153,7 +158,7 @@ class Conversation:
                 return Reply((self._help(self.default_language),))
             case ShowPrivacy():
                 return Reply((self._privacy(self.default_language),))
-            case AskDelete() | ConfirmDelete():
+            case AskDelete() | ConfirmDelete() | ShowMyData():
                 return Reply((Outgoing(self.tr.text(self.default_language, T.DELETE_NOTHING)),))
             case StopUpdates() | Subscribe():
                 return Reply((Outgoing(self.tr.text(self.default_language, T.UPDATES_NOTHING)),))
@@ -198,6 +203,8 @@ class Conversation:
                 return Reply((self._help(lang),))
             case ShowPrivacy():
                 return Reply((self._privacy(lang),))
+            case ShowMyData():
+                return Reply((await self.access.screen(participant),))
             case AskDelete():
                 return Reply((self._delete_prompt(lang),))
             case ConfirmDelete(confirmed=True):

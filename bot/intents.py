@@ -73,6 +73,11 @@ class ShowPrivacy:
 
 
 @dataclass(frozen=True)
+class ShowMyData:
+    """/mydata: everything the bot keeps about the person (the right of access)."""
+
+
+@dataclass(frozen=True)
 class AskDelete:
     pass
 
@@ -178,6 +183,7 @@ Intent = (
     | Media
     | Help
     | ShowPrivacy
+    | ShowMyData
     | AskDelete
     | ConfirmDelete
     | ShowOrganisations
@@ -207,6 +213,7 @@ def command_intent(command: str, language_hint: str | None = None) -> Intent | N
         "language": AskLanguage(),
         "help": Help(),
         "privacy": ShowPrivacy(),
+        "mydata": ShowMyData(),
         "delete": AskDelete(),
         "organisations": ShowOrganisations(),
         "human": AskHuman(),

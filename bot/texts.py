@@ -14,6 +14,17 @@ class T(StrEnum):
     PRIVACY_DECLINE = "privacy.decline"
     PRIVACY_DECLINED = "privacy.declined"
     PRIVACY_TEXT = "privacy.text"
+    MYDATA_TITLE = "mydata.title"
+    MYDATA_LANGUAGE = "mydata.language"
+    MYDATA_SINCE = "mydata.since"
+    MYDATA_ANSWERS = "mydata.answers"
+    MYDATA_NO_ANSWERS = "mydata.no_answers"
+    MYDATA_RESULT = "mydata.result"
+    MYDATA_REQUESTS = "mydata.requests"
+    MYDATA_TALKING = "mydata.talking"
+    MYDATA_NEWS_ON = "mydata.news_on"
+    MYDATA_NEWS_OFF = "mydata.news_off"
+    MYDATA_NOTHING_ELSE = "mydata.nothing_else"
     QUESTION_PROGRESS = "question.progress"
     BUTTON_BACK = "button.back"
     ANSWER_CHOSEN = "answer.chosen"
@@ -188,7 +199,8 @@ class T(StrEnum):
 
 #: Telegram commands, in menu order, each described by `cmd.<name>`.
 COMMANDS = (
-    "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "stop", "subscribe", "delete",
+    "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "mydata", "stop", "subscribe",
+    "delete",
 )  # fmt: skip
 
 MONTHS = tuple(f"date.month.{n}" for n in range(1, 13))

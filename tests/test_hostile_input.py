@@ -299,7 +299,7 @@ long_text = st.one_of(
     st.just("😀" * (MAX_TEXT // 2)),
 )
 COMMANDS = (
-    "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "stop", "subscribe",
+    "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "mydata", "stop", "subscribe",
     "delete", "bot", "queue", "claim", "escalate", "assign", "close", "orgs", "org_pause", "org_resume",
     "org_capacity", "org_set", "referrals", "referrals_csv", "grant", "revoke", "broadcast", "broadcasts", "cancel",
     "program", "foo", "START", "start@puente_test_bot", "start@other_bot", "",

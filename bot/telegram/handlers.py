@@ -33,6 +33,7 @@ from bot.intents import (
     Intent,
     LeaveHandoff,
     Media,
+    ShowMyData,
     ShowPrivacy,
     Start,
     StopUpdates,
@@ -104,8 +105,8 @@ def message_intent(message: Message) -> Intent:
 
 #: What a person in a conversation with staff can still do: leave it, ask about privacy, erase their data.
 _DURING_HANDOFF = (
-    LeaveHandoff, AskDelete, ConfirmDelete, Help, ShowPrivacy, AskLanguage, ChooseLanguage, AskHuman, StopUpdates,
-    Subscribe,
+    LeaveHandoff, AskDelete, ConfirmDelete, Help, ShowPrivacy, ShowMyData, AskLanguage, ChooseLanguage, AskHuman,
+    StopUpdates, Subscribe,
 )  # fmt: skip
 
 

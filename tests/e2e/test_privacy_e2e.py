@@ -26,7 +26,7 @@ from bot import logs
 from bot.app import Core, serve
 from bot.logs import JsonFormatter, hashed, set_id_secret
 from bot.render import Renderer
-from bot.storage import open_store
+from bot.storage import Participant, open_store
 from bot.storage.referrals import Referrals
 from bot.storage.tables import participants, tickets
 from bot.texts import T
@@ -352,3 +352,100 @@ async def test_retention_forgets_someone_gone_quiet_and_clears_the_chats_too(
         assert await store.load(active.id) is not None
     finally:
         await store.close()
+
+
+async def test_mydata_shows_everything_kept_and_nothing_once_erased(
+    server: FakeBotAPI, core: Core, tmp_path: Path
+) -> None:
+    """/mydata, the right of access: in the person's language, their answers and result, the organisation they
+    asked and where that stands, the conversation with staff, whether they get news, and how long it is kept.
+    Someone who never accepted the notice, or who erased their data, is told nothing is kept."""
+    database = tmp_path / "puente.db"
+    staff_group, _, intake, member = staff_world(server, database)
+    await import_directory(database, intake, member)
+    settings = settings_for(server, database).model_copy(
+        update={"staff_chat_id": staff_group.id, "office_hours": "mon-sun 00:00-23:59"}
+    )
+
+    def es(key: str, **params: object) -> str:
+        return core.translator.text("es", key, **params)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, core, handle_signals=False, stop=stop))
+    try:
+        stranger = server.user(language_code="es")
+        await stranger.send("/mydata")
+        await stranger.wait_for(lambda m: m.text == es(T.DELETE_NOTHING))
+
+        user = server.user(user_id=PERSON_ID, first_name=FIRST_NAME, username=USERNAME, language_code="es")
+        await begin(user, "es")
+        for question, option in PATH:
+            await answer(user, question, option)
+        await share_with(user, "alpha")
+        await intake.wait_for(lambda m: bool(m.buttons))
+        await user.send("/stop")
+        await user.wait_idle(quiet=0.3)
+        await user.send("/human")
+        ask = await user.wait_for(lambda m: any(b.data == "h:0" for r in m.buttons for b in r))
+        await user.tap(data="h:0", message=ask)
+        await staff_group.wait_for_topic()
+
+        await user.send("/mydata")  # while talking to staff too
+        shown = await user.wait_for(lambda m: m.text.startswith(es(T.MYDATA_TITLE)))
+        today = core.translator.date("es", dt.datetime.now(dt.UTC).date())
+        session = (await stored(database, PERSON_ID)).session
+        expected = [
+            es(T.MYDATA_LANGUAGE, language="Español"),
+            es(T.MYDATA_SINCE, date=today),
+            es(T.MYDATA_ANSWERS),
+            *Renderer(core.translator, core.programs).answers("es", session),
+            es(T.MYDATA_RESULT, result=es("result.label.likely_eligible")),
+            f"• Alfa Ejemplo (ficticia): {es('bc.referral.pending')}",
+            es(T.MYDATA_TALKING),
+            es(T.MYDATA_NEWS_OFF),
+            es(T.MYDATA_NOTHING_ELSE, days=settings.retention_days),
+        ]
+        lines = shown.text.splitlines()
+        assert [line for line in expected if line not in lines] == []
+        # Never kept, so never shown.
+        assert FIRST_NAME not in shown.text
+        assert USERNAME not in shown.text
+
+        await user.send("/delete")
+        confirm = await user.wait_for(lambda m: any(b.data == "d:1" for r in m.buttons for b in r))
+        await user.tap(data="d:1", message=confirm)
+        await user.wait_for(lambda m: m.text == es(T.DELETE_DONE))
+        await user.send("/mydata")
+        await user.wait_for(lambda m: m.text == es(T.DELETE_NOTHING))
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def test_mydata_in_creole_uses_creole_month_names(server: FakeBotAPI, core: Core, tmp_path: Path) -> None:
+    """A Creole speaker reads their screen in Creole, the date with the glossary's month names."""
+    database = tmp_path / "puente.db"
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings_for(server, database), core, handle_signals=False, stop=stop))
+    try:
+        user = server.user(language_code="ht")
+        await begin(user, "ht")
+        await user.send("/mydata")
+        shown = await user.wait_for(lambda m: m.text.startswith(core.translator.text("ht", T.MYDATA_TITLE)))
+        today = dt.datetime.now(dt.UTC).date()
+        month = core.translator.text("ht", f"date.month.{today.month}")
+        assert f"{today.day} {month} {today.year}" in shown.text
+        assert core.translator.text("ht", T.MYDATA_NO_ANSWERS) in shown.text
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def stored(database: Path, user_id: int) -> Participant:
+    store = await open_store(f"sqlite+aiosqlite:///{database}")
+    try:
+        participant = await store.load(user_id)
+    finally:
+        await store.close()
+    assert participant is not None
+    return participant

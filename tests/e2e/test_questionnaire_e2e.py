@@ -169,8 +169,8 @@ async def test_commands_registered_per_language(bot: FakeBotAPI, core: Core) -> 
     for lang in ("es", "ht", "en"):
         commands = bot.commands(scope, lang)
         assert [c["command"] for c in commands] == [
-            "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "stop", "subscribe",
-            "delete",
+            "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "mydata", "stop",
+            "subscribe", "delete",
         ]  # fmt: skip
         assert commands[-1]["description"] == core.translator.text(lang, "cmd.delete")
     assert bot.commands(scope)

@@ -67,7 +67,7 @@ FORGED_IN_PRIVATE = (
 FORGED_IN_GROUPS = ("r:{ref}:1", "r:{ref}:0", "w:{ref}", "s:alpha:1", "bx:{broadcast}:cancel", "d:1", "h:1")
 
 PEOPLE_COMMANDS = (
-    "/start", "/back", "/language", "/organisations", "/human", "/help", "/privacy", "/stop", "/subscribe",
+    "/start", "/back", "/language", "/organisations", "/human", "/help", "/privacy", "/mydata", "/stop", "/subscribe",
     "/delete", "/bot", "/restart",
 )  # fmt: skip
 #: {me} is the actor's id, {volunteer} a volunteer's, {alpha} Alpha's intake chat.

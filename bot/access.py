@@ -1,0 +1,71 @@
+"""The right of access: /mydata shows a person everything the bot keeps about them, in their own language.
+
+It reads the same rows /delete erases, so what it shows is the whole of it: the language, when they accepted the
+privacy notice, their answers and result, their requests to organisations, a conversation with staff, whether
+they get program news. No name, username or phone number is kept, so none is shown.
+"""
+
+from __future__ import annotations
+
+from bot.i18n import Translator
+from bot.outgoing import Outgoing
+from bot.render import Renderer
+from bot.storage import Participant
+from bot.storage.broadcasts import Broadcasts
+from bot.storage.referrals import Referrals
+from bot.storage.tickets import Tickets
+from bot.texts import T
+
+
+class Access:
+    def __init__(
+        self,
+        translator: Translator,
+        renderer: Renderer,
+        retention_days: int,
+        *,
+        referrals: Referrals | None = None,
+        tickets: Tickets | None = None,
+        broadcasts: Broadcasts | None = None,
+    ) -> None:
+        self.tr = translator
+        self.render = renderer
+        self.retention_days = retention_days
+        self.referrals = referrals
+        self.tickets = tickets
+        self.broadcasts = broadcasts
+
+    async def screen(self, participant: Participant) -> Outgoing:
+        lang = participant.language
+        lines = [
+            self.tr.text(lang, T.MYDATA_TITLE),
+            "",
+            self.tr.text(lang, T.MYDATA_LANGUAGE, language=self.tr.text(lang, T.LANG_NAME)),
+            self.tr.text(lang, T.MYDATA_SINCE, date=self.tr.date(lang, participant.consented_at.date())),
+        ]
+        answers = self.render.answers(lang, participant.session)
+        heading = T.MYDATA_ANSWERS if answers else T.MYDATA_NO_ANSWERS
+        lines += ["", self.tr.text(lang, heading), *answers]
+        if participant.outcome is not None:
+            result = self.tr.text(lang, f"result.label.{participant.outcome}")
+            lines.append(self.tr.text(lang, T.MYDATA_RESULT, result=result))
+        lines += await self._requests(participant)
+        if self.tickets is not None and await self.tickets.open_ticket_of(participant.user_id) is not None:
+            lines += ["", self.tr.text(lang, T.MYDATA_TALKING)]
+        if self.broadcasts is not None:
+            stopped = await self.broadcasts.stopped(participant.user_id)
+            lines += ["", self.tr.text(lang, T.MYDATA_NEWS_OFF if stopped else T.MYDATA_NEWS_ON)]
+        lines += ["", self.tr.text(lang, T.MYDATA_NOTHING_ELSE, days=self.retention_days)]
+        return Outgoing("\n".join(lines))
+
+    async def _requests(self, participant: Participant) -> list[str]:
+        """One line per organisation they asked: its name and where the request stands."""
+        if self.referrals is None:
+            return []
+        lang = participant.language
+        lines = []
+        for referral in await self.referrals.of_person(participant.user_id):
+            org = await self.referrals.organisation(referral.org_id)
+            status = self.tr.text(lang, f"bc.referral.{referral.status.value}")
+            lines.append(f"• {org.name if org else '—'}: {status}")
+        return ["", self.tr.text(lang, T.MYDATA_REQUESTS), *lines] if lines else []
