@@ -254,10 +254,14 @@ def build_services(
         limits = ChatLimits(
             group_per_window=settings.group_messages_per_window, group_window=settings.group_window_seconds
         )
-        # The handoff puts into the outbox and the outbox reports deliveries back to it (to pair messages):
-        # the callback is bound once both exist.
+        # The handoff puts into the outbox and the outbox reports deliveries (to pair messages) and refusals (a
+        # topic gone) back to it: the callbacks are bound once both exist.
         outbox = Outbox(
-            store, staff_api.deliver, limits=limits, on_sent=lambda entry, message_id: handoff_sent(entry, message_id)
+            store,
+            staff_api.deliver,
+            limits=limits,
+            on_sent=lambda entry, message_id: handoff_sent(entry, message_id),
+            on_refused=lambda entry, error: handoff_refused(entry, error),
         )
         handoff = Handoff(
             staff_chat_id=settings.staff_chat_id,
@@ -279,6 +283,10 @@ def build_services(
         async def handoff_sent(entry: Entry, message_id: int) -> None:
             assert handoff is not None
             await handoff.sent(entry, message_id)
+
+        async def handoff_refused(entry: Entry, error: TelegramAPIError) -> None:
+            assert handoff is not None
+            await handoff.refused(entry, error)
 
     subscriptions = Subscriptions(broadcasts, broadcaster)
     access = Access(

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from aiogram.exceptions import TelegramAPIError
+
 from bot.i18n import Translator
 from bot.intents import ShareWithHuman
 from bot.logs import hashed
@@ -29,8 +31,11 @@ from flows.verdict import evaluate
 
 log = logging.getLogger(__name__)
 
-#: Outbox payload keys the relay adds to know, once a copy is sent, which pair to record.
-TICKET, DIRECTION, SOURCE, CARD = "ticket_id", "direction", "source_message_id", "card"
+#: Outbox payload keys the relay adds to know, once a copy is sent, which pair to record; REQUEUED marks an entry
+#: queued again after its topic was found gone (once only).
+TICKET, DIRECTION, SOURCE, CARD, REQUEUED = "ticket_id", "direction", "source_message_id", "card", "requeued"
+#: How Telegram refuses a message into a topic that staff deleted or closed in the app.
+TOPIC_GONE = ("message thread not found", "TOPIC_CLOSED", "TOPIC_DELETED")
 #: How fresh a ticket's `updated_at` is kept while messages go back and forth (retention counts in days).
 ACTIVITY_EVERY = dt.timedelta(hours=1)
 
@@ -349,6 +354,36 @@ class Handoff:
             if await self.tickets.by_id(ticket_id) is None:
                 return  # the person was erased while the copy was on its way: nothing to pair it with
             raise
+
+    async def refused(self, entry: Entry, error: TelegramAPIError) -> None:
+        """The outbox could not deliver into a person's topic: staff deleted or closed it in the Telegram app while
+        the ticket was open. The ticket gets its topic back (reopened, or a new one with the card) and the message
+        is queued there again, so nothing the person wrote is lost. Anything else refused stays refused."""
+        ticket_id = entry.payload.get(TICKET)
+        if (
+            entry.chat_id != self.staff_chat_id
+            or entry.thread_id is None
+            or not isinstance(ticket_id, int)
+            or entry.payload.get(REQUEUED)
+            or not any(sign in error.message for sign in TOPIC_GONE)
+        ):
+            return
+        ticket = await self.tickets.by_id(ticket_id)
+        participant = await self.people.load(ticket.user_id) if ticket is not None and ticket.open else None
+        if ticket is None or participant is None:
+            return
+        if ticket.thread_id == entry.thread_id:  # the first of its messages to find the topic gone
+            try:
+                thread_id = await self._topic_for(participant, ticket)
+            except StaffUnreachable:
+                return
+            ticket = await self.tickets.update(ticket.id, self.clock(), thread_id=thread_id) or ticket
+            if thread_id != entry.thread_id and not entry.payload.get(CARD):
+                card = {"text": await self._card(participant, ticket), TICKET: ticket.id, CARD: True}
+                await self.outbox.put(self.staff_chat_id, "text", card, thread_id=thread_id)
+            log.info("topic restored", extra={"ticket": ticket.id, "new": thread_id != entry.thread_id})
+        again = {**entry.payload, REQUEUED: True}
+        await self.outbox.put(self.staff_chat_id, entry.kind, again, thread_id=ticket.thread_id)
 
     async def remind(self) -> int:
         """Post a reminder for each ticket waiting longer than allowed. Returns how many."""

@@ -105,6 +105,8 @@ class ChatLimits:
 #: Sends one entry and returns the message id Telegram gave it; raises aiogram's exceptions.
 Deliver = Callable[[Entry], Awaitable[int]]
 OnSent = Callable[[Entry, int], Awaitable[None]]
+#: Told of a row Telegram refused for good (after it is recorded as failed), with Telegram's error.
+OnRefused = Callable[[Entry, TelegramAPIError], Awaitable[None]]
 
 
 def bot_deliver(bot: Bot) -> Deliver:
@@ -167,6 +169,7 @@ class Outbox:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], dt.datetime] = _utc_now,
         on_sent: OnSent | None = None,
+        on_refused: OnRefused | None = None,
         max_attempts: int = 8,
         base_delay: float = 1.0,
         max_delay: float = 60.0,
@@ -177,6 +180,7 @@ class Outbox:
         self._clock = clock
         self._now = now
         self._on_sent = on_sent
+        self._on_refused = on_refused
         self._max_attempts = max_attempts
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -422,6 +426,7 @@ class Outbox:
             except PERMANENT as exc:
                 await self._finish(entry, failed=failure_reason(exc))
                 log.warning("outbox message refused", extra={"chat": where, "error": type(exc).__name__})
+                await self._tell_refused(entry, exc)
             except Exception as exc:  # 5xx, network, or anything unexpected: retried a bounded number of times
                 await self._retry_later(entry, chat, exc)
             else:
@@ -468,6 +473,14 @@ class Outbox:
             await self._on_sent(entry, message_id)
         except Exception:  # the row is sent either way; the caller's follow-up failing must not resend it
             log.exception("outbox on_sent failed", extra={"chat": hashed(entry.chat_id)})
+
+    async def _tell_refused(self, entry: Entry, error: TelegramAPIError) -> None:
+        if self._on_refused is None:
+            return
+        try:
+            await self._on_refused(entry, error)
+        except Exception:  # the row is failed either way; what the caller does about it is its own business
+            log.exception("outbox on_refused failed", extra={"chat": hashed(entry.chat_id)})
 
     def _backoff(self, attempt: int) -> float:
         return float(min(self._base_delay * 2 ** (attempt - 1), self._max_delay))

@@ -12,7 +12,13 @@ import pytest
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import SendMessage
 from sqlalchemy import event, select
 
@@ -216,6 +222,26 @@ async def test_a_permanent_error_fails_that_row_and_the_next_ones_still_go(store
         'TelegramBadRequest: Bad Request: can\'t parse entities: Unsupported start tag "…" at byte offset 0'
     )
     assert await box.pending() == 0
+
+
+async def test_on_refused_hears_of_permanent_refusals_only(store, fake, make) -> None:
+    """on_refused is told of a row refused for good, after it is recorded failed (it may queue a new row from
+    there); a row that only needed retrying is not reported."""
+    fake.failures["refused"] = [TelegramBadRequest(METHOD, "Bad Request: message thread not found")]
+    fake.failures["retried"] = [TelegramServerError(METHOD, "Bad Gateway")]
+    told: list[tuple[str, str]] = []
+
+    async def on_refused(entry: Entry, error: TelegramAPIError) -> None:
+        told.append((entry.payload["text"], error.message))
+        await box.put(GROUP, "text", {"text": "queued again"})
+
+    box = make(store, on_refused=on_refused)
+    for text in ("refused", "retried", "fine"):
+        await box.put(GROUP, "text", {"text": text})
+    await box.start()
+    await box.drain(timeout=5)
+    assert told == [("refused", "Bad Request: message thread not found")]
+    assert fake.texts(GROUP) == ["retried", "fine", "queued again"]
 
 
 async def test_a_new_process_sends_what_the_old_one_left_exactly_once_in_order(tmp_path, fake, make) -> None:

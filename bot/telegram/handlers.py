@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ContentType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, ChatMemberRestricted, ChatMemberUpdated, Message, Update, User
 
@@ -54,6 +55,17 @@ from bot.texts import T
 log = logging.getLogger(__name__)
 
 
+#: What staff write that can reach a person: content, not the group's service messages (a topic closed, renamed or
+#: pinned), which copyMessage refuses and which answer nobody.
+RELAYABLE = frozenset(
+    {
+        ContentType.TEXT, ContentType.PHOTO, ContentType.DOCUMENT, ContentType.VIDEO, ContentType.ANIMATION,
+        ContentType.VOICE, ContentType.AUDIO, ContentType.VIDEO_NOTE, ContentType.STICKER, ContentType.LOCATION,
+        ContentType.VENUE, ContentType.CONTACT,
+    }
+)  # fmt: skip
+
+
 def build_routers(staff_chat_id: int | None) -> list[Router]:
     """In the order they are consulted: the bot's own membership, admin commands, the staff group, intake chats,
     then everyone's conversation."""
@@ -69,7 +81,7 @@ def build_routers(staff_chat_id: int | None) -> list[Router]:
 
     staff = Router(name="staff")
     if staff_chat_id is not None:
-        staff.message.filter(F.chat.id == staff_chat_id, F.from_user)
+        staff.message.filter(F.chat.id == staff_chat_id, F.from_user, F.content_type.in_(RELAYABLE))
         staff.message.register(on_staff_message)
         staff.edited_message.filter(F.chat.id == staff_chat_id, F.from_user, F.text)
         staff.edited_message.register(on_staff_edit)

@@ -354,3 +354,30 @@ async def test_an_edit_made_while_its_copy_is_on_its_way_is_not_lost(staff: Staf
     to_staff = await topic.wait_for(has("lunes puedo"))
     await user.edit(user.last_sent, "Gracias, el martes puedo")
     await topic.wait_until(lambda: to_staff.text == "Gracias, el martes puedo")
+
+
+async def test_a_topic_staff_closed_or_deleted_in_the_app_comes_back_when_the_person_writes(staff: Staff) -> None:
+    """Staff close the person's topic in the Telegram app (not /close): that is no answer to anyone, and the next
+    message from the person reopens it. Staff then delete the topic: the next message opens a new topic with the
+    card, and arrives there. Nothing the person wrote is lost, in order."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    await topic.wait_for(has("🎫"))
+
+    await staff.volunteer.close_topic(topic.thread_id)
+    await user.send("Hello? Anyone?")
+    await topic.wait_for(has("Anyone?"))
+    assert not topic.closed
+    assert not any("closed" in m.text.lower() for m in user.messages)  # closing the topic told the person nothing
+
+    staff.volunteer.delete_topic(topic.thread_id)
+    await user.send("first after the topic went")
+    await user.send("second after the topic went")
+    fresh = await staff.group.wait_for_topic(lambda t: t.thread_id != topic.thread_id)
+    await fresh.wait_for(has("second after"))
+    relayed = [m.text for m in fresh.messages if not m.text.startswith("🎫")]
+    assert relayed == ["first after the topic went", "second after the topic went"]
+    assert any(m.text.startswith("🎫 Ticket #1") for m in fresh.messages)  # the card again, same ticket
+
+    await staff.volunteer.send("We are here", thread_id=fresh.thread_id)
+    await user.wait_for(has("We are here"))

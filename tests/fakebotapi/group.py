@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tests.fakebotapi.chat import CallbackAnswer, Chat, ChatMessage, ChatReader, ForumTopic
+from tests.fakebotapi.chat import CallbackAnswer, Chat, ChatMessage, ChatReader, ForumTopic, Placement
 from tests.fakebotapi.user import ChatSender, FakeUser
 
 if TYPE_CHECKING:
@@ -299,6 +299,23 @@ class FakeMember(ChatSender):
     def callback_answers(self) -> list[CallbackAnswer]:
         """The bot's answers to this member's taps in the group, oldest first."""
         return [answer for answer in self.group.callback_answers if answer.user_id == self.id]
+
+    async def close_topic(self, thread_id: int) -> int:
+        """Close a topic from the Telegram app: it takes no more messages ("TOPIC_CLOSED") until reopened, and the
+        bot gets the "forum_topic_closed" service message from this member. Returns that update's id."""
+        topic = self.group.chat.topics[thread_id]
+        topic.closed = True
+        root = self.group.chat.get(thread_id)
+        message = self.group.chat.post(self.api, {"forum_topic_closed": {}}, placement=Placement(thread_id, True, root))
+        return self.server.push_update("message", message.to_api(), chat=self.group.chat)
+
+    def delete_topic(self, thread_id: int) -> None:
+        """Delete a topic with everything in it from the Telegram app. Telegram tells the bot nothing."""
+        self.group.chat.topics[thread_id].deleted = True
+        for message in self.group.chat.log:
+            if message.thread_id == thread_id and message.is_topic_message:
+                message.deleted = True
+        self.group.chat.changed.fire()
 
     async def tap(
         self,
