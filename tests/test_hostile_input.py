@@ -351,6 +351,7 @@ action = st.one_of(
     st.tuples(
         st.just("membership"), st.sampled_from(["stranger", "news", "intake", "staff", "private"]), st.integers(0, 3)
     ),
+    st.tuples(st.just("staff_topic"), st.sampled_from(["close", "delete"]), st.integers(0, 10)),
     st.tuples(st.just("channel"), st.sampled_from(["post", "edit"]), message_text),
     st.tuples(st.just("other_bot"), st.sampled_from(["private", "intake", "staff"]), message_text),
     st.tuples(st.just("duplicate"), st.integers(0, 3), st.integers(0, 10)),
@@ -455,6 +456,15 @@ class World:
             targets = [m for m in group.messages if m.inline_keyboard]
             if targets:
                 await group.member(first_name="Marta").tap(data=step[2], message=targets[-1], forge=True)
+        elif kind == "staff_topic":  # staff close or delete a person's topic in the app, not with /close
+            topics = [t for t in self.staff.topics if not t.closed]
+            if topics:
+                staff_member = self.staff.member(MEMBER_ID, first_name="Miembro \u202e")
+                thread_id = pick(topics, step[2]).thread_id
+                if step[1] == "close":
+                    await staff_member.close_topic(thread_id)
+                else:
+                    staff_member.delete_topic(thread_id)
         elif kind == "membership":
             await self.membership(step[1], self.people[step[2]])
         elif kind == "channel":
@@ -625,10 +635,14 @@ async def finish(world: World, users: list[FakeUser], steps: int = 60) -> None:
 
 
 #: 400s the bot provokes on purpose and handles: answering a callback query Telegram delivered twice (or one more than
-#: ~15 minutes old), and showing the chosen answer on a message that already shows it (a stale keyboard tapped).
+#: ~15 minutes old), showing the chosen answer on a message that already shows it (a stale keyboard tapped), and
+#: finding a person's topic closed or deleted by staff in the app (it reopens it or opens a new one, and resends).
 HANDLED_REFUSALS = (
     "Bad Request: query is too old and response timeout expired or query ID is invalid",
     "Bad Request: message is not modified:",
+    "Bad Request: message thread not found",
+    "Bad Request: TOPIC_CLOSED",
+    "Bad Request: TOPIC_ID_INVALID",
 )
 
 
