@@ -1,8 +1,9 @@
 """The right of access: /mydata shows a person everything the bot keeps about them, in their own language.
 
-It reads the same rows /delete erases, so what it shows is the whole of it: the language, when they accepted the
+It reads the rows /delete erases and says what they hold in plain words: the language, when they accepted the
 privacy notice, their answers and result, their requests to organisations, a conversation with staff, whether
-they get program news. No name, username or phone number is kept, so none is shown.
+they get program news and how many reached them. Only bookkeeping is left out (message ids, messages waiting to be
+delivered). No name, username or phone number is kept, so none is shown.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class Access:
         if self.broadcasts is not None:
             stopped = await self.broadcasts.stopped(participant.user_id)
             lines += ["", self.tr.text(lang, T.MYDATA_NEWS_OFF if stopped else T.MYDATA_NEWS_ON)]
+            if received := await self.broadcasts.received(participant.user_id):
+                lines.append(self.tr.text(lang, T.MYDATA_NEWS_RECEIVED, count=received))
         lines += ["", self.tr.text(lang, T.MYDATA_NOTHING_ELSE, days=self.retention_days)]
         return Outgoing("\n".join(lines))
 

@@ -24,6 +24,7 @@ class T(StrEnum):
     MYDATA_TALKING = "mydata.talking"
     MYDATA_NEWS_ON = "mydata.news_on"
     MYDATA_NEWS_OFF = "mydata.news_off"
+    MYDATA_NEWS_RECEIVED = "mydata.news_received"
     MYDATA_NOTHING_ELSE = "mydata.nothing_else"
     QUESTION_PROGRESS = "question.progress"
     BUTTON_BACK = "button.back"

@@ -409,6 +409,8 @@ async def test_record_writes_a_batch_of_outcomes(bcs: Broadcasts, town: Town) ->
     # A late duplicate does not rewrite an outcome already recorded.
     await bcs.record(running.id, [Outcome(1, RecipientStatus.FAILED, 2, NOT_FOUND)], NOW)
     assert (await bcs.counts(running.id))[RecipientStatus.SENT] == 1
+    # What /mydata tells each of them: how many broadcasts reached them.
+    assert [await bcs.received(user_id) for user_id in (1, 2, 3, 6, 99)] == [1, 0, 0, 0, 0]
 
 
 async def test_an_outcome_for_a_cancelled_recipient_still_records_what_happened(bcs: Broadcasts, town: Town) -> None:

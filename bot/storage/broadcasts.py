@@ -580,6 +580,17 @@ class Broadcasts:
             result = await conn.execute(delete(broadcast_optouts).where(broadcast_optouts.c.user_id == user_id))
         return bool(result.rowcount)
 
+    async def received(self, user_id: int) -> int:
+        """How many broadcasts reached the person (for /mydata)."""
+        async with self.store.engine.connect() as conn:
+            found = await conn.execute(
+                select(func.count()).where(
+                    broadcast_recipients.c.user_id == user_id,
+                    broadcast_recipients.c.status == RecipientStatus.SENT,
+                )
+            )
+            return int(found.scalar_one())
+
     async def stopped(self, user_id: int) -> bool:
         async with self.store.engine.connect() as conn:
             found = await conn.execute(
