@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 
 from bot.i18n import Translator
 from bot.intents import ShareWithHuman
@@ -165,8 +165,7 @@ class Handoff:
             thread_id = await self._topic_for(participant, ticket)
         except StaffUnreachable:
             # Nobody would read the card: say so now, rather than let the person write into the void.
-            await self.tickets.update(ticket.id, now, status=TicketStatus.CLOSED, closed_at=now)
-            log.warning("the bot cannot post in the staff group: add it back as an admin who can manage topics")
+            await self._unreachable(ticket)
             return Reply(
                 (Outgoing(self.tr.text(lang, T.HANDOFF_UNAVAILABLE)),), edit_source=self.tr.text(lang, T.HANDOFF_ASK)
             )
@@ -356,26 +355,31 @@ class Handoff:
             raise
 
     async def refused(self, entry: Entry, error: TelegramAPIError) -> None:
-        """The outbox could not deliver into a person's topic: staff deleted or closed it in the Telegram app while
-        the ticket was open. The ticket gets its topic back (reopened, or a new one with the card) and the message
-        is queued there again, so nothing the person wrote is lost. Anything else refused stays refused."""
+        """The outbox could not deliver a person's message into the staff group, for good.
+
+        Staff closed or deleted the person's topic in the Telegram app while the ticket was open: the ticket gets
+        its topic back (reopened, or a new one with the card) and the message is queued there again, so nothing
+        is lost. The bot was removed from the group: the ticket is closed and the person told, rather than left
+        writing to nobody. Anything else refused stays refused.
+        """
         ticket_id = entry.payload.get(TICKET)
-        if (
-            entry.chat_id != self.staff_chat_id
-            or entry.thread_id is None
-            or not isinstance(ticket_id, int)
-            or entry.payload.get(REQUEUED)
-            or not any(sign in error.message for sign in TOPIC_GONE)
-        ):
+        if entry.chat_id != self.staff_chat_id or not isinstance(ticket_id, int) or entry.payload.get(REQUEUED):
             return
         ticket = await self.tickets.by_id(ticket_id)
         participant = await self.people.load(ticket.user_id) if ticket is not None and ticket.open else None
         if ticket is None or participant is None:
             return
+        if isinstance(error, TelegramForbiddenError):
+            await self._staff_lost(ticket, participant)
+        elif entry.thread_id is not None and any(sign in error.message for sign in TOPIC_GONE):
+            await self._topic_back(entry, ticket, participant)
+
+    async def _topic_back(self, entry: Entry, ticket: Ticket, participant: Participant) -> None:
         if ticket.thread_id == entry.thread_id:  # the first of its messages to find the topic gone
             try:
                 thread_id = await self._topic_for(participant, ticket)
             except StaffUnreachable:
+                await self._staff_lost(ticket, participant)
                 return
             ticket = await self.tickets.update(ticket.id, self.clock(), thread_id=thread_id) or ticket
             if thread_id != entry.thread_id and not entry.payload.get(CARD):
@@ -384,6 +388,18 @@ class Handoff:
             log.info("topic restored", extra={"ticket": ticket.id, "new": thread_id != entry.thread_id})
         again = {**entry.payload, REQUEUED: True}
         await self.outbox.put(self.staff_chat_id, entry.kind, again, thread_id=ticket.thread_id)
+
+    async def _staff_lost(self, ticket: Ticket, participant: Participant) -> None:
+        """The staff group can no longer be written to during a conversation: close it, and say so to the person."""
+        await self._unreachable(ticket)
+        lost = self.tr.text(participant.language, T.HANDOFF_LOST)
+        await self.outbox.put(participant.chat_id, "text", {"text": lost})
+
+    async def _unreachable(self, ticket: Ticket) -> None:
+        """Close a ticket nobody in the staff group could read, and tell the operators how to mend it."""
+        now = self.clock()
+        await self.tickets.update(ticket.id, now, status=TicketStatus.CLOSED, closed_at=now)
+        log.warning("the bot cannot post in the staff group: add it back as an admin who can manage topics")
 
     async def remind(self) -> int:
         """Post a reminder for each ticket waiting longer than allowed. Returns how many."""

@@ -85,6 +85,7 @@ class T(StrEnum):
     HANDOFF_HOURS = "handoff.hours"
     HANDOFF_ALREADY = "handoff.already"
     HANDOFF_UNAVAILABLE = "handoff.unavailable"
+    HANDOFF_LOST = "handoff.lost"
     HANDOFF_LEFT = "handoff.left"
     HANDOFF_CLOSED = "handoff.closed"
     HANDOFF_BUSY = "handoff.busy"

@@ -381,3 +381,17 @@ async def test_a_topic_staff_closed_or_deleted_in_the_app_comes_back_when_the_pe
 
     await staff.volunteer.send("We are here", thread_id=fresh.thread_id)
     await user.wait_for(has("We are here"))
+
+
+async def test_removed_from_the_staff_group_mid_conversation_the_person_is_told(staff: Staff) -> None:
+    """The bot is removed from the staff group while a person talks to staff: their next message cannot arrive,
+    so they are told the conversation is closed, and they are back with the bot (nothing held for staff)."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)  # in English
+    await topic.wait_for(has("🎫"))
+    await staff.group.remove_bot(staff.group.member(first_name="Dueña"))
+    await user.send("Are you still there?")
+    await user.wait_for(has(staff.core.translator.text("en", "handoff.lost")))
+    await user.send("/help")
+    await user.wait_for(has("/mydata"))  # the help text: the questionnaire answers again
+    assert not any(staff.core.translator.text("en", "handoff.busy") in m.text for m in user.messages)
