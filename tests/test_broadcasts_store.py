@@ -41,8 +41,8 @@ from bot.storage.tables import (
     tickets,
 )
 from bot.storage.tickets import Tickets, TicketStatus
-from flows.directory import Organisation
 from flows.engine import Choose, OutcomeReached, new_session, step
+from tests.directory import organisation
 from tests.test_storage_contract import POSTGRES_URL, postgres_reachable
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -160,7 +160,7 @@ async def town(store: SqlStore, core: Core) -> Town:
     assert [p.outcome for p in made] == [None, "another_route", None, "another_route", "not_eligible", None]
 
     directory = Referrals(store)
-    await directory.import_directory([organisation()], NOW)
+    await directory.import_directory([organisation("casa", nationalities=("any",))], NOW)
     for user_id, status in ((1, Status.PENDING), (3, Status.DECLINED), (5, Status.ACCEPTED)):
         _, referral = await directory.refer(user_id, "casa", NOW)
         assert referral is not None
@@ -174,22 +174,6 @@ async def town(store: SqlStore, core: Core) -> Town:
     claimed = await desk.create(6, share_answers=False, now=NOW)
     await desk.update(claimed.id, NOW, status=TicketStatus.CLAIMED, claimed_by=ADMIN)
     return Town({p.user_id: p.language for p in made})
-
-
-def organisation() -> Organisation:
-    return Organisation.model_validate(
-        {
-            "id": "casa",
-            "name": "Casa (ficticia)",
-            "offers": ("find_supporter",),
-            "languages": ("es",),
-            "nationalities": ("any",),
-            "regions": ("any",),
-            "intake_chat_id": -1001000000099,
-            "members": (111,),
-            "weekly_capacity": 10,
-        }
-    )
 
 
 async def submitted(

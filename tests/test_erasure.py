@@ -32,8 +32,8 @@ from bot.storage.referrals import Referrals, Status
 from bot.storage.sql import UPDATE_MEMORY
 from bot.storage.tables import broadcasts, outbox, participants, processed_updates, referrals, tickets
 from bot.storage.tickets import StaffTraces, Tickets
-from flows.directory import Organisation
 from flows.engine import Session
+from tests.directory import organisation
 from tests.test_storage_contract import POSTGRES_URL, postgres_reachable
 from tests.traces import Needles, database_traces
 
@@ -74,23 +74,6 @@ class Built:
     ticket_id: int
     referral_id: int
     needles: Needles
-
-
-def organisation() -> Organisation:
-    return Organisation.model_validate(
-        {
-            "id": "alpha",
-            "name": "Alfa Ejemplo (ficticia)",
-            "offers": ("find_supporter",),
-            "languages": ("es",),
-            "nationalities": ("venezuelan",),
-            "regions": ("any",),
-            "intake_chat_id": INTAKE_CHAT,
-            "members": (77,),
-            "weekly_capacity": 10,
-            "verified": True,
-        }
-    )
 
 
 async def never_sent(_: object) -> int:
@@ -163,7 +146,7 @@ async def build_person(store: SqlStore, user_id: int, chat_id: int, name: str, *
 
 
 async def setup_directory(store: SqlStore) -> None:
-    await Referrals(store).import_directory([organisation()], NOW)
+    await Referrals(store).import_directory([organisation(intake_chat_id=INTAKE_CHAT, members=(77,))], NOW)
 
 
 async def test_delete_leaves_nothing_of_the_person_in_any_table(store: SqlStore) -> None:

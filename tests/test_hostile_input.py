@@ -36,8 +36,8 @@ from bot.storage import SqlStore, open_store
 from bot.storage.referrals import Referrals
 from bot.telegram.middlewares import FloodControl, IgnoreStrangers, KnownChats
 from bot.telegram.sender import TelegramSender
-from flows.directory import Organisation
 from tests.conftest import FIGURES
+from tests.directory import organisation
 from tests.e2e.conftest import ELIGIBLE
 from tests.fakebotapi import FakeBotAPI, FakeChannel, FakeGroup, FakeUser, Photo
 
@@ -545,19 +545,15 @@ async def make_world(server: FakeBotAPI, core: Core, database: Path, names: list
         send_rate=100_000.0,
     )
     store = await open_store(settings_.database_url)
-    alpha = Organisation.model_validate(
-        {
-            "id": "alpha",
-            "name": "Alfa <Ejemplo> & \u202e",
-            "offers": ("find_supporter", "legal_advice"),
-            "languages": ("es", "en", "ht"),
-            "nationalities": ("venezuelan", "family"),
-            "regions": ("any",),
-            "intake_chat_id": intake.id,
-            "members": (marta.id,),
-            "weekly_capacity": 2,
-            "verified": False,
-        }
+    alpha = organisation(
+        name="Alfa <Ejemplo> & \u202e",
+        offers=("find_supporter", "legal_advice"),
+        languages=("es", "en", "ht"),
+        nationalities=("venezuelan", "family"),
+        intake_chat_id=intake.id,
+        members=(marta.id,),
+        weekly_capacity=2,
+        verified=False,
     )
     await Referrals(store).import_directory([alpha], utc_now())
     pacing = pacing_for(settings_)

@@ -16,6 +16,7 @@ from bot.storage.referrals import Referrals, ReferResult, Status, iso_week
 from bot.storage.tables import answers, organisations, participants, processed_updates, referrals
 from flows.directory import Organisation, parse_directory
 from flows.engine import Session
+from tests.directory import organisation
 from tests.test_storage_contract import POSTGRES_URL, postgres_reachable
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -38,18 +39,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 def org(org_id: str = "casa-ejemplo", capacity: int = 5, **changes: object) -> Organisation:
-    base = {
-        "id": org_id,
-        "name": f"Casa {org_id} (ficticia)",
-        "offers": ("find_supporter",),
-        "languages": ("es",),
-        "nationalities": ("any",),
-        "regions": ("any",),
-        "intake_chat_id": -1001000000099,
-        "members": (111,),
-        "weekly_capacity": capacity,
-    }
-    return Organisation.model_validate({**base, **changes})
+    fields: dict[str, object] = {"name": f"Casa {org_id} (ficticia)", "nationalities": ("any",), "verified": False}
+    return organisation(org_id, weekly_capacity=capacity, **{**fields, **changes})
 
 
 async def people(store: SqlStore, *user_ids: int) -> None:

@@ -25,8 +25,8 @@ from bot.storage import Participant, open_store
 from bot.storage.referrals import Referrals
 from bot.texts import T
 from flows import engine
-from flows.directory import Organisation
 from tests.conftest import FIGURES
+from tests.directory import organisation
 from tests.e2e.conftest import ELIGIBLE, settings_for
 from tests.fakebotapi import FakeBotAPI, FakeGroup, FakeUser
 
@@ -67,20 +67,7 @@ async def world(server: FakeBotAPI, core: Core, tmp_path: Path) -> World:
     marta = intake.member(first_name="Marta")
     database = tmp_path / "puente.db"
     store = await open_store(f"sqlite+aiosqlite:///{database}")
-    alpha = Organisation.model_validate(
-        {
-            "id": "alpha",
-            "name": "Alfa Ejemplo (ficticia)",
-            "offers": ("find_supporter",),
-            "languages": ("es",),
-            "nationalities": ("venezuelan",),
-            "regions": ("any",),
-            "intake_chat_id": intake.id,
-            "members": (marta.id,),
-            "weekly_capacity": 10,
-            "verified": True,
-        }
-    )
+    alpha = organisation(intake_chat_id=intake.id, members=(marta.id,))
     await Referrals(store).import_directory([alpha], utc_now())
     await store.close()
     return World(server, core, database, staff, intake)

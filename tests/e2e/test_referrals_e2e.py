@@ -17,6 +17,7 @@ from bot.app import Core, serve, utc_now
 from bot.storage import open_store
 from bot.storage.referrals import Referrals, Status
 from flows.directory import Organisation
+from tests import directory
 from tests.e2e.conftest import answer, begin, settings_for, with_answers
 from tests.fakebotapi import FakeBotAPI, FakeUser
 from tests.fakebotapi.chat import ChatMessage
@@ -44,23 +45,20 @@ class World:
         return referral.status
 
 
-def organisation(org_id: str, name: str, group: FakeGroup | None, members: tuple[int, ...], **extra: object):  # type: ignore[no-untyped-def]
-    return Organisation.model_validate(
-        {
-            "id": org_id,
-            "name": name,
-            "offers": ("find_supporter", "legal_advice"),
-            "languages": ("es", "en"),
-            "nationalities": ("venezuelan", "family"),
-            "regions": ("any",),
-            "intake_chat_id": group.id if group else None,
-            "website": None if group else f"https://example.org/{org_id}",
-            "members": members,
-            "weekly_capacity": 10,
-            "verified": True,
-            **extra,
-        }
-    )
+def organisation(
+    org_id: str, name: str, group: FakeGroup | None, members: tuple[int, ...], **extra: object
+) -> Organisation:
+    """One of the organisations here: an intake chat on the fake server, or none and a website instead."""
+    fields: dict[str, object] = {
+        "name": name,
+        "offers": ("find_supporter", "legal_advice"),
+        "languages": ("es", "en"),
+        "nationalities": ("venezuelan", "family"),
+        "intake_chat_id": group.id if group else None,
+        "website": None if group else f"https://example.org/{org_id}",
+        "members": members,
+    }
+    return directory.organisation(org_id, **{**fields, **extra})
 
 
 async def start_world(server: FakeBotAPI, core: Core, tmp_path: Path, capacities: dict[str, int]) -> World:
