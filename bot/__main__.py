@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from bot.terminal import TerminalChat
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Whatever the process creates (the database folder and files, exports, anything a library writes) is for
+    # this user only, whatever umask it was started with.
+    os.umask(0o077)
     parser = argparse.ArgumentParser(prog="python -m bot", description="Puente, the intake bot.")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the Telegram bot with long polling (the default)")

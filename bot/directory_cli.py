@@ -1,11 +1,13 @@
 """`python -m bot orgs import|export FILE` and `python -m bot referrals export FILE`: the directory as files.
 
-Files are read and checked before the database is opened: a file with any error imports nothing.
+Files are read and checked before the database is opened: a file with any error imports nothing. Exports are
+readable by this user only (0600), whatever the umask.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -42,16 +44,24 @@ def import_file(settings: Settings, path: Path) -> int:
 
 def export_file(settings: Settings, path: Path) -> int:
     orgs = asyncio.run(_organisations(settings))
-    path.write_text(dump_directory(orgs, _format(path)), encoding="utf-8")
+    write_private(path, dump_directory(orgs, _format(path)))
     print(f"exported {len(orgs)} organisations to {path}")
     return 0
 
 
 def export_referrals(settings: Settings, path: Path) -> int:
     found = asyncio.run(_referrals(settings))
-    path.write_text(referrals_csv(found), encoding="utf-8")
+    write_private(path, referrals_csv(found))
     print(f"exported {len(found)} referrals to {path}")
     return 0
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` as UTF-8, mode 0600 from before the first byte, an existing file included."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(fd, 0o600)  # O_CREAT's mode applies only to a new file
+        handle.write(text)
 
 
 async def _import(settings: Settings, orgs: tuple[Organisation, ...]) -> ImportReport:

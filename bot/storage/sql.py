@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import MappingProxyType
@@ -27,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.storage.base import Loaded, Participant
@@ -48,6 +50,17 @@ from flows.engine import Session
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 #: How long applied update ids are remembered; Telegram keeps unconfirmed updates for 24 hours.
 UPDATE_MEMORY = dt.timedelta(hours=24)
+#: The WAL is cut back to this size whenever it starts over after a checkpoint, so old page images (rows since
+#: deleted among them) do not linger in a file that only ever grows.
+WAL_SIZE_LIMIT = 1 << 20
+#: How long a writer waits for another (another process: this one queues its own writers).
+BUSY_TIMEOUT_MS = 5000
+#: How long a checkpoint waits for readers to finish before it gives up until the next erasure or purge.
+CHECKPOINT_WAIT_MS = 1000
+#: SQLite's side files; it creates them with the database file's mode.
+SIDE_FILES = ("-wal", "-shm", "-journal")
+
+log = logging.getLogger(__name__)
 
 
 def migrate(connection: Connection) -> None:
@@ -59,11 +72,11 @@ def migrate(connection: Connection) -> None:
 
 
 async def open_store(url: str) -> SqlStore:
-    """Connect, create the SQLite folder if needed, and migrate."""
+    """Connect, create the SQLite folder and files if needed (readable by this user only), and migrate."""
     parsed = make_url(url)
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_files(Path(parsed.database))
     engine = create_async_engine(url, pool_pre_ping=not is_sqlite)
     if is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -72,13 +85,41 @@ async def open_store(url: str) -> SqlStore:
     return SqlStore(engine, single_writer=is_sqlite)
 
 
+def _private_files(database: Path) -> None:
+    """The database's folder 0700 when it is created here, the database and its side files 0600.
+
+    An existing folder keeps its mode (the operator chose it, perhaps for a backup user) but a warning says when
+    others can list it. The database file is created here, before SQLite opens it, so that SQLite gives the -wal
+    and -shm files it creates the same 0600; files left by an earlier run are tightened.
+    """
+    folder = database.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # parents it creates follow the umask (0077 in the bot)
+    if folder.stat().st_mode & 0o077:
+        log.warning("other users can open the database folder: chmod 700 it", extra={"folder": str(folder)})
+    # Only when missing: closing a descriptor of a database this process has open would drop SQLite's locks.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database, *(database.with_name(database.name + suffix) for suffix in SIDE_FILES)):
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another user's file: theirs to change
+            log.warning("other users can read a database file: chmod 600 it", extra={"file": path.name})
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL survives a killed process with every committed transaction; foreign keys make deletes cascade.
+    # secure_delete zeroes what is deleted instead of leaving it in free pages (the default of some builds only);
+    # the WAL keeps old page images until SqlStore.checkpoint empties it, and is cut back after other checkpoints.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA secure_delete=ON")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
@@ -237,6 +278,7 @@ class SqlStore:
             await _drop_from_audiences(conn, user_id)
             await conn.execute(delete(answers).where(answers.c.user_id == user_id))
             removed = await conn.execute(delete(participants).where(participants.c.user_id == user_id))
+        await self.checkpoint()
         return bool(removed.rowcount)
 
     async def inactive(self, before: dt.datetime) -> list[int]:
@@ -270,6 +312,40 @@ class SqlStore:
         async with self.writing() as conn:
             removed = await conn.execute(delete(processed_updates).where(processed_updates.c.processed_at < before))
         return int(removed.rowcount or 0)
+
+    async def checkpoint(self) -> bool:
+        """On SQLite, copy the WAL into the database file and truncate it to nothing, so that rows just deleted
+        leave no old page image behind (secure_delete has zeroed them in the database file). Run after an erasure
+        or a purge has committed. True when the WAL is empty, or there is none (PostgreSQL).
+
+        Readers still on an older snapshot keep the WAL from being truncated: after waiting CHECKPOINT_WAIT_MS for
+        them, this logs a warning and returns False, and the next erasure or retention round (hourly) tries again.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return True
+        try:
+            # Under the write lock, so none of this process's writers is made to wait on SQLite's busy handler;
+            # in autocommit, since a checkpoint cannot run inside a transaction.
+            async with self._write_lock, self.engine.connect() as conn:
+                autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await autocommit.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+                try:
+                    checkpointed = await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                    busy, frames, copied = tuple(checkpointed.one())
+                finally:
+                    await autocommit.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        except OperationalError as exc:
+            log.warning(
+                "WAL checkpoint failed; tried again at the next erasure or purge", extra={"error": str(exc.orig)}
+            )
+            return False
+        if busy:
+            log.warning(
+                "WAL not emptied: readers in progress; tried again at the next erasure or purge",
+                extra={"frames": frames, "copied": copied},
+            )
+            return False
+        return True
 
     async def close(self) -> None:
         await self.engine.dispose()
