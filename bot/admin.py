@@ -20,6 +20,7 @@ from bot.storage.referrals import Referral, Referrals, Status, iso_week
 from bot.storage.tickets import Role, Tickets
 from bot.texts import T
 from flows.directory import DirectoryError, parse_directory
+from flows.plaintext import guard_cell
 
 COMMANDS = (
     "orgs", "org_pause", "org_resume", "org_capacity", "org_set", "referrals", "referrals_csv", "grant", "revoke",
@@ -130,14 +131,19 @@ class Admin:
 
 
 def referrals_csv(found: list[Referral]) -> str:
-    """Referrals for a spreadsheet: no names or answers, and whether the person still has data with us."""
+    """Referrals for a spreadsheet: no names or answers, and whether the person still has data with us.
+
+    Every cell is guarded against formulas, though today's values (slugs, dates, yes/no) cannot start one:
+    the guard does not depend on what the database holds.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "organisation", "status", "week", "created_at", "decided_at", "person_on_record"])
     for r in found:
         decided = r.decided_at.isoformat() if r.decided_at else ""
         on_record = "yes" if r.user_id is not None else "no"
-        writer.writerow([r.id, r.org_id, r.status.value, r.week, r.created_at.isoformat(), decided, on_record])
+        cells = [r.id, r.org_id, r.status.value, r.week, r.created_at.isoformat(), decided, on_record]
+        writer.writerow([guard_cell(str(cell)) for cell in cells])
     return out.getvalue()
 
 

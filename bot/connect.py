@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -25,6 +26,7 @@ from bot.storage.referrals import Referral, Referrals, ReferResult, Status, iso_
 from bot.texts import T
 from flows.directory import Offer, Organisation
 from flows.matching import Seeker, match
+from flows.plaintext import shown_name
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +49,35 @@ class Messenger(Protocol):
         """Replace a message's text and buttons; a refusal (deleted, too old) is logged, not raised."""
 
 
+#: What Telegram allows in a username; anything else in that field is not shown as one.
+_USERNAME = re.compile(r"[A-Za-z0-9_]{4,32}")
+
+
 @dataclass(frozen=True)
 class Contact:
-    """How the organisation can reach the person, read from the update at the moment they share; never stored."""
+    """How the organisation can reach the person, read from the update at the moment they share; never stored.
+
+    Only a username Telegram vouches for is written with "@"; a first name is anything the person typed, so
+    it is labelled as a name and shown without hidden characters or "@" (`flows.plaintext.shown_name`): a
+    first name "@helpdesk" must not pass for the account @helpdesk.
+    """
 
     user_id: int
     username: str | None = None
     first_name: str | None = None
 
-    def render(self) -> str:
-        link = f"tg://user?id={self.user_id}"
-        if self.username:
-            return f"@{self.username} ({link})"
-        return f"{self.first_name or '—'} ({link})"
+    @property
+    def link(self) -> str:
+        return f"tg://user?id={self.user_id}"
+
+    @property
+    def handle(self) -> str | None:
+        """The "@username", or None when there is none (or it is not one Telegram could have issued)."""
+        return f"@{self.username}" if self.username and _USERNAME.fullmatch(self.username) else None
+
+    @property
+    def name(self) -> str:
+        return shown_name(self.first_name) or "—"
 
 
 class Connector:
@@ -235,7 +253,8 @@ class Connector:
         if settled is None:
             return Reply(toast=self.tr.text(lang, T.CARD_CLOSED))
         log.info("referral decided", extra={"org": org.id, "referral": referral.id, "status": status.value})
-        verdict = self.tr.text(lang, T.CARD_ACCEPTED if decision.accept else T.CARD_DECLINED, who=member_name)
+        who = shown_name(member_name) or "—"
+        verdict = self.tr.text(lang, T.CARD_ACCEPTED if decision.accept else T.CARD_DECLINED, who=who)
         await self._tell_person(settled, org)
         return Reply(edit_source=f"{card_text}\n\n{verdict}")
 
@@ -289,7 +308,7 @@ class Connector:
                 self.tr.text(lang, T.CONSENT_TITLE, name=org.name),
                 "",
                 self.tr.text(lang, T.CONSENT_LANGUAGE, language=self.tr.text(lang, T.LANG_NAME)),
-                self.tr.text(lang, T.CONSENT_CONTACT, contact=contact.render()),
+                self._contact(lang, contact, T.CONSENT_CONTACT, T.CONSENT_CONTACT_NAME),
                 self.tr.text(lang, T.CONSENT_ANSWERS),
                 *self.render.answers(lang, participant.session),
                 "",
@@ -310,7 +329,7 @@ class Connector:
             [
                 self.tr.text(lang, T.CARD_TITLE, id=referral.id),
                 self.tr.text(lang, T.CARD_LANGUAGE, language=self.tr.text(participant.language, T.LANG_NAME)),
-                self.tr.text(lang, T.CARD_CONTACT, contact=contact.render()),
+                self._contact(lang, contact, T.CARD_CONTACT, T.CARD_CONTACT_NAME),
                 self.tr.text(lang, T.CARD_ANSWERS),
                 *self.render.answers(lang, participant.session),
                 "",
@@ -326,6 +345,12 @@ class Connector:
                 ),
             ),
         )
+
+    def _contact(self, lang: str, contact: Contact, by_username: T, by_name: T) -> str:
+        """The line saying how to reach the person: "Telegram: @username (link)", or "Name: … (link)"."""
+        if contact.handle:
+            return self.tr.text(lang, by_username, contact=f"{contact.handle} ({contact.link})")
+        return self.tr.text(lang, by_name, name=contact.name, link=contact.link)
 
     @staticmethod
     def _join(lead: str | None, text: str) -> str:

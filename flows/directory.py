@@ -4,6 +4,8 @@ NGO staff keep the directory in a file (YAML, or a spreadsheet saved as CSV) and
 line. A wrong cell must stop the import with a message that names the row and the field, never half-load a
 directory or quietly drop an organisation, so parsing is all or nothing. Writing is the exact inverse of
 reading (``parse_directory(dump_directory(orgs, f), f) == orgs``), so an export can be edited and imported again.
+In CSV, a text cell a spreadsheet would run as a formula is written after a single quote (a phone: ``'+52 …``),
+and reading takes one leading quote off any text cell.
 
 Row numbers in errors:
 
@@ -35,6 +37,8 @@ from pydantic import (
     model_validator,
 )
 
+from flows.plaintext import FORMULA_STARTS, format_characters, guard_cell, unguard_cell
+
 SCHEMA_VERSION = 1
 
 Offer = Literal["find_supporter", "act_as_supporter", "legal_advice", "travel_help"]
@@ -61,8 +65,6 @@ _ID = re.compile(r"[a-z0-9][a-z0-9-]{1,39}")
 _PHONE = re.compile(r"\+[0-9](?:[ -]?[0-9])*")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 _WEBSITE = re.compile(r"https://[^\s/?#]+\S*")
-#: A spreadsheet runs a cell starting with one of these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@")
 #: Control characters, surrogates and line/paragraph separators: never part of a name on one line.
 _BAD_NAME_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 
@@ -110,6 +112,15 @@ class Organisation(BaseModel):
     active: StrictBool = True
     verified: StrictBool = False
 
+    @field_validator("id", "name", "website", "phone", "email")
+    @classmethod
+    def _visible(cls, value: str | None) -> str | None:
+        """Checked first: an RTL override or a zero-width character can make a name or an address read as another."""
+        hidden = format_characters(value or "")
+        if hidden:
+            raise ValueError(f"must not contain invisible formatting characters, found {', '.join(hidden)}")
+        return value
+
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
@@ -125,7 +136,7 @@ class Organisation(BaseModel):
             raise ValueError("must not start or end with spaces")
         if any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in value):
             raise ValueError("must be one line without control characters")
-        if value.startswith(_FORMULA_STARTS):
+        if value.startswith(FORMULA_STARTS):
             raise ValueError("must not start with = + - or @ (a spreadsheet would run it as a formula)")
         return value
 
@@ -281,8 +292,10 @@ def _typed_cells(row: int, cells: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """Cells as the model's types; an empty cell is left out, so the field takes its default (None, (), …)."""
     typed: dict[str, Any] = {}
     for field, cell in cells:
-        value = cell.strip()
         kind = _CSV_KINDS[field]
+        value = cell.strip()
+        if kind in _TEXT_KINDS:
+            value = unguard_cell(value)
         if kind in ("strs", "ints"):
             items = [item.strip() for item in value.split(LIST_SEPARATOR) if item.strip()]
             if items:
@@ -331,6 +344,9 @@ _CSV_KINDS: Mapping[str, CsvKind] = {
     "verified": "bool",
 }
 
+#: The columns holding text, which a spreadsheet could run as a formula; numbers and booleans it cannot.
+_TEXT_KINDS: frozenset[CsvKind] = frozenset({"str", "strs"})
+
 # --------------------------------------------------------------------------------------------------- dump
 
 
@@ -354,8 +370,14 @@ def _dump_csv(orgs: Iterable[Organisation]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(FIELDS)
     for org in orgs:
-        writer.writerow([_cell(getattr(org, field)) for field in FIELDS])
+        writer.writerow([_csv_cell(field, getattr(org, field)) for field in FIELDS])
     return out.getvalue()
+
+
+def _csv_cell(field: str, value: object) -> str:
+    """A text cell is guarded against formulas (a phone is written '+52 …); reading takes the quote off again."""
+    cell = _cell(value)
+    return guard_cell(cell) if _CSV_KINDS[field] in _TEXT_KINDS else cell
 
 
 def _cell(value: object) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +124,7 @@ def test_csv_columns_cover_the_model() -> None:
 
 slugs = st.from_regex(r"[a-z0-9][a-z0-9-]{1,39}", fullmatch=True)
 names = st.text(
-    st.characters(exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+    st.characters(exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp")),
     min_size=1,
     max_size=80,
 ).filter(lambda s: s == s.strip() and not s.startswith(("=", "+", "-", "@")))
@@ -194,6 +196,40 @@ def test_yaml_and_csv_exports_agree(orgs: tuple[Organisation, ...]) -> None:
     assert dump_directory(via_csv, "yaml") == dump_directory(orgs, "yaml")
 
 
+@settings(max_examples=100, deadline=None)
+@given(orgs=directories)
+def test_csv_export_never_starts_a_text_cell_as_a_formula(orgs: tuple[Organisation, ...]) -> None:
+    """In an exported CSV no text cell (name, website, phone, email, lists) starts with = + - @, a tab or a CR."""
+    records = list(csv.reader(io.StringIO(dump_directory(orgs, "csv"), newline="")))
+    text_columns = [i for i, field in enumerate(records[0]) if _CSV_KINDS[field] in ("str", "strs")]
+    cells = [record[i] for record in records[1:] for i in text_columns]
+    runnable = [c for c in cells if c.startswith(("\t", "\r")) or c.lstrip().startswith(("=", "+", "-", "@"))]
+    assert runnable == []
+
+
+def test_csv_export_quotes_phone_and_email_and_import_unquotes_them() -> None:
+    """A phone (always "+…") and an email starting with "-" are exported after a single quote and import back equal."""
+    org = Organisation.model_validate(valid(phone="+52 55 1234 5678", email="-2+3@example.org"))
+    exported = dump_directory([org], "csv")
+    row = dict(zip(FIELDS, next(csv.reader(io.StringIO(exported.splitlines()[1]))), strict=True))
+    assert (row["phone"], row["email"]) == ("'+52 55 1234 5678", "'-2+3@example.org")
+    assert parse_directory(exported, "csv") == (org,)
+
+
+def test_csv_import_takes_phones_with_or_without_the_quote() -> None:
+    """A spreadsheet's "+52 55 …" imports as it is, and "'+52 55 …" (marked as text) imports without the quote."""
+    plain, quoted = csv_row(id="plain", phone="+52 55 1234 5678"), csv_row(id="quoted", phone="'+52 55 1234 5678")
+    assert [o.phone for o in parse_directory(csv_text(plain, quoted), "csv")] == ["+52 55 1234 5678"] * 2
+
+
+def test_csv_name_starting_with_a_quote_round_trips() -> None:
+    """A name that itself starts with a quote keeps it through export and import (the quote is doubled)."""
+    org = Organisation.model_validate(valid(name="'Casa' Ejemplo (ficticia)"))
+    exported = dump_directory([org], "csv")
+    assert ",''Casa' Ejemplo (ficticia)," in exported
+    assert parse_directory(exported, "csv") == (org,)
+
+
 # --------------------------------------------------------------------------------------------------- CSV reading
 
 
@@ -248,6 +284,12 @@ def test_empty_directory() -> None:
         ({"weekly_capacity": 10_001}, "weekly_capacity", "10000"),
         ({"weekly_capacity": None}, "weekly_capacity", "required"),
         ({"name": "=HYPERLINK(1)"}, "name", "formula"),
+        ({"name": "Red \u202eacitcif\u202c"}, "name", "U+202E RIGHT-TO-LEFT OVERRIDE"),
+        ({"name": "Red\u200bde Prueba"}, "name", "U+200B ZERO WIDTH SPACE"),
+        ({"website": "https://example.org/\u2066red"}, "website", "U+2066 LEFT-TO-RIGHT ISOLATE"),
+        ({"email": "red\u200d@example.org"}, "email", "U+200D ZERO WIDTH JOINER"),
+        ({"phone": "+52\u200e55 1234 5678"}, "phone", "U+200E LEFT-TO-RIGHT MARK"),
+        ({"id": "red\u00ad"}, "id", "U+00AD SOFT HYPHEN"),
         ({"name": "x" * 81}, "name", "80"),
         ({"colour": "blue"}, "colour", "not permitted"),
         ({"active": "maybe"}, "active", "boolean"),
@@ -274,6 +316,8 @@ def test_yaml_error_names_row_and_field(change: dict[str, Any], field: str, frag
         ({"weekly_capacity": "1e3"}, "weekly_capacity", "whole number"),
         ({"intake_chat_id": "-1.001E+12", "members": "1"}, "intake_chat_id", "whole number"),
         ({"members": "111;abc", "intake_chat_id": "-5"}, "members", "whole number"),
+        ({"name": "Red de Prueba \u202e(ficticia)"}, "name", "invisible formatting characters, found U+202E"),
+        ({"email": "\ufeffred@example.org"}, "email", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
     ],
 )
 def test_csv_error_names_spreadsheet_row_and_field(change: dict[str, str], field: str, fragment: str) -> None:

@@ -7,6 +7,7 @@ without an intake chat (contact details only). People finish the questionnaire w
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -381,3 +382,49 @@ async def test_delete_after_acceptance_asks_the_organisation_to_erase_too(world:
     assert "yorbis_v" not in card.text
     assert "borrar sus datos" in card.text
     assert world.beta.messages == []
+
+
+@pytest.mark.parametrize(
+    ("first_name", "shown"),
+    [
+        ("@helpdesk", "helpdesk"),
+        ("\u202enimda@", "nimda"),  # an RTL override: Telegram would display "@admin"
+        ("Ana\u200b \u2066María\u2069", "Ana María"),  # zero-width space, an isolate
+    ],
+)
+async def test_a_first_name_never_passes_for_a_username(world: World, first_name: str, shown: str) -> None:
+    """A person without a username whose first name looks like one (or hides format characters) appears on the
+    card and on their own sharing screen labelled as a name, without "@" and without the hidden characters."""
+    user = world.server.user(first_name=first_name, language_code="en")
+    await finish_without_supporter(user)
+    screen = await share_with(user, "alpha")
+    assert f"• Your name on Telegram: {shown} (tg://user?id={user.id})" in screen.text.splitlines()
+    card = await world.alpha.wait_for(lambda m: bool(m.buttons))
+    assert f"Nombre: {shown} (sin usuario de Telegram: tg://user?id={user.id})" in card.text.splitlines()
+    for text in (card.text, screen.text):
+        assert "@" not in text
+        assert not [c for c in text if unicodedata.category(c) == "Cf"]
+
+
+async def test_a_username_is_shown_as_one(world: World) -> None:
+    """A person with a username appears on the card as "Telegram: @username", and their first name not at all."""
+    user = world.server.user(first_name="@helpdesk", username="yorbis_v", language_code="en")
+    await finish_without_supporter(user)
+    await share_with(user, "alpha")
+    card = await world.alpha.wait_for(lambda m: bool(m.buttons))
+    assert f"Telegram: @yorbis_v (tg://user?id={user.id})" in card.text.splitlines()
+    assert "helpdesk" not in card.text
+
+
+async def test_a_members_name_on_the_verdict_is_cleaned(world: World) -> None:
+    """The member who accepts is named on the card without "@" or format characters, however they named themselves."""
+    user = world.server.user(language_code="en")
+    await finish_without_supporter(user)
+    await share_with(user, "alpha")
+    card = await world.alpha.wait_for(lambda m: bool(m.buttons))
+    world.alpha_staff.api["first_name"] = "@Marta\u202e"  # renamed in the Telegram app since joining
+    await world.alpha_staff.tap(data=f"r:{referral_id(card)}:1")
+    await world.alpha.wait_until(lambda: card.edited)
+    assert card.text.endswith("Marta.")
+    assert "@" not in card.text
+    assert "\u202e" not in card.text
