@@ -344,6 +344,7 @@ class Connector:
                     Button(self.tr.text(lang, T.CARD_DECLINE), Decide(referral.id, accept=False)),
                 ),
             ),
+            protect=True,  # the person's contact and answers: nobody forwards them out of the intake chat
         )
 
     def _contact(self, lang: str, contact: Contact, by_username: T, by_name: T) -> str:

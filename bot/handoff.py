@@ -20,13 +20,14 @@ from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from bot.i18n import Translator
 from bot.intents import ShareWithHuman
 from bot.logs import hashed
-from bot.outbox import Entry, Outbox
+from bot.outbox import PROTECT, Entry, Outbox
 from bot.outgoing import Button, Outgoing, Reply
 from bot.render import Renderer
 from bot.storage import Erasure, Participant, Store
 from bot.storage.referrals import Referrals
 from bot.storage.tickets import Role, StaffTraces, Ticket, Tickets, TicketStatus
 from bot.texts import T
+from flows.plaintext import shown_name
 from flows.verdict import evaluate
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ TICKET, DIRECTION, SOURCE, CARD, REQUEUED = "ticket_id", "direction", "source_me
 TOPIC_GONE = ("message thread not found", "TOPIC_CLOSED", "TOPIC_DELETED")
 #: How fresh a ticket's `updated_at` is kept while messages go back and forth (retention counts in days).
 ACTIVITY_EVERY = dt.timedelta(hours=1)
+#: At most one "you may not answer people" notice per group member in this long: refusing a flood costs nothing.
+REFUSAL_EVERY = dt.timedelta(minutes=5)
 
 
 class StaffUnreachable(Exception):
@@ -100,6 +103,17 @@ class StaffMessage:
     thread_id: int | None
     reply_to_message_id: int | None
     text: str | None
+    #: A photo's, document's, video's or voice message's caption: a note or a command as much as a text is.
+    caption: str | None = None
+    #: Forwarded from somewhere (another person's topic, perhaps): never copied to the person unless staff /send it.
+    forwarded: bool = False
+    #: The message replied to is the bot's own (a card, a copy of the person's message, a notice).
+    reply_to_bot: bool = False
+
+    @property
+    def words(self) -> str:
+        """What staff wrote: the text, or the caption of media."""
+        return self.text or self.caption or ""
 
 
 class Handoff:
@@ -135,6 +149,7 @@ class Handoff:
         self.staff_language = staff_language
         self.note_marker = note_marker
         self.remind_after = remind_after
+        self._refused: dict[int, dt.datetime] = {}  # member without a role -> when they were last told so
 
     # ------------------------------------------------------------------ the person's side
 
@@ -172,7 +187,10 @@ class Handoff:
         ticket = await self.tickets.update(ticket.id, now, thread_id=thread_id) or ticket
         card = await self._card(participant, ticket)
         await self.outbox.put(
-            self.staff_chat_id, "text", {"text": card, TICKET: ticket.id, CARD: True}, thread_id=thread_id
+            self.staff_chat_id,
+            "text",
+            {"text": card, TICKET: ticket.id, CARD: True, PROTECT: True},
+            thread_id=thread_id,
         )
         log.info("ticket opened", extra={"user": hashed(participant.user_id), "ticket": ticket.id})
         key = T.HANDOFF_OPENED if self.office.on_duty(now) else T.HANDOFF_OPENED_OFF_DUTY
@@ -282,9 +300,15 @@ class Handoff:
         return await self.tickets.role(user_id)
 
     async def from_staff(self, message: StaffMessage) -> str | None:
-        """A message in the staff group. Returns a short notice to post back (a refusal), or None."""
-        text = message.text or ""
-        if text.startswith("/queue"):
+        """A message in the staff group. Returns a short notice to post back (a refusal, a command's answer), or None.
+
+        Only what a volunteer, advisor or admin writes in a ticket's topic reaches the person, and not: a command
+        (in a text or a caption), an internal note (a text or caption starting with the note marker), or a
+        forwarded message, which may well be another person's words: staff send that one with /send, replying
+        to it.
+        """
+        words = message.words
+        if words.startswith("/queue"):
             return await self._queue() if await self.role_of(message.sender_id) else None
         ticket = await self._ticket_for(message)
         if ticket is None:
@@ -292,44 +316,74 @@ class Handoff:
         role = await self.role_of(message.sender_id)
         if role is None:
             log.warning("relay refused: not staff", extra={"user": hashed(message.sender_id), "ticket": ticket.id})
-            return self.tr.text(self.staff_language, T.STAFF_NOT_ALLOWED)
-        if text.startswith("/"):
-            return await self._command(ticket, message, text)
-        if text.startswith(self.note_marker):
+            return self._refusal(message.sender_id)
+        if words.startswith("/"):
+            return await self._command(ticket, message, words)
+        if words.startswith(self.note_marker):
             return None  # an internal note
+        if message.forwarded:
+            return self.tr.text(self.staff_language, T.STAFF_FORWARD_KEPT)
+        await self._relay_out(ticket, message.chat_id, message.message_id, message.reply_to_message_id, message)
+        return None
+
+    async def _relay_out(
+        self, ticket: Ticket, chat_id: int, message_id: int, reply_to: int | None, by: StaffMessage
+    ) -> None:
+        """Copy a staff message to the person, replying to their message when staff replied to its copy."""
         payload: dict[str, object] = {
-            "from_chat_id": message.chat_id,
-            "message_id": message.message_id,
+            "from_chat_id": chat_id,
+            "message_id": message_id,
             TICKET: ticket.id,
             DIRECTION: "out",
-            SOURCE: message.message_id,
+            SOURCE: message_id,
         }
-        if message.reply_to_message_id is not None:
-            original = await self.tickets.user_copy_of(ticket.id, message.reply_to_message_id)
+        if reply_to is not None:
+            original = await self.tickets.user_copy_of(ticket.id, reply_to)
             if original is not None:
                 payload["reply_to"] = original
         participant = await self.people.load(ticket.user_id)
         if participant is None:
-            return None
+            return
         await self.outbox.put(participant.chat_id, "copy", payload)
         if ticket.status is TicketStatus.WAITING:
-            await self.tickets.update(
-                ticket.id, self.clock(), status=TicketStatus.CLAIMED, claimed_by=message.sender_id
-            )
+            await self.tickets.update(ticket.id, self.clock(), status=TicketStatus.CLAIMED, claimed_by=by.sender_id)
         else:
             await self._still_talking(ticket)
-        return None
 
-    async def edited_by_staff(self, message: StaffMessage) -> None:
+    def _refusal(self, sender_id: int) -> str | None:
+        """The refusal notice for a member without a role, unless they were told within REFUSAL_EVERY."""
+        now = self.clock()
+        last = self._refused.get(sender_id)
+        if last is not None and now - last < REFUSAL_EVERY:
+            return None
+        if len(self._refused) >= 1024:  # forget who was told long ago: the map stays small whatever happens
+            self._refused = {who: at for who, at in self._refused.items() if now - at < REFUSAL_EVERY}
+        self._refused[sender_id] = now
+        return self.tr.text(self.staff_language, T.STAFF_NOT_ALLOWED)
+
+    async def edited_by_staff(self, message: StaffMessage) -> str | None:
+        """Staff edited a message in a topic: the person's copy follows a text's edit. A message edited into an
+        internal note (or a command) is deleted from the person's chat: what it says now was never meant for them,
+        and what it said before staff took back. Returns a notice for staff, or None."""
         ticket = await self._ticket_for(message)
-        if ticket is None or message.text is None or await self.role_of(message.sender_id) is None:
-            return
+        if ticket is None or await self.role_of(message.sender_id) is None:
+            return None
         participant = await self.people.load(ticket.user_id)
         if participant is None:
-            return
+            return None
+        withdrawn = message.words.startswith((self.note_marker, "/"))
+        if message.text is None and not withdrawn:
+            return None  # a caption corrected: the person keeps the one they received
         user_copy = await self._copy_of(ticket, message.message_id, participant.chat_id, self.tickets.user_copy_of)
-        if user_copy is not None:
-            await self.api.edit_text(participant.chat_id, user_copy, message.text)
+        if user_copy is None:
+            return None  # never relayed (a note or a command from the start)
+        if withdrawn:
+            await self.api.delete_messages(participant.chat_id, [user_copy])
+            log.info("relayed message withdrawn", extra={"ticket": ticket.id})
+            return self.tr.text(self.staff_language, T.STAFF_WITHDRAWN)
+        assert message.text is not None
+        await self.api.edit_text(participant.chat_id, user_copy, message.text)
+        return None
 
     async def sent(self, entry: Entry, message_id: int) -> None:
         """The outbox delivered a copy: remember the pair (or the card), so replies and edits find their way.
@@ -383,7 +437,7 @@ class Handoff:
                 return
             ticket = await self.tickets.update(ticket.id, self.clock(), thread_id=thread_id) or ticket
             if thread_id != entry.thread_id and not entry.payload.get(CARD):
-                card = {"text": await self._card(participant, ticket), TICKET: ticket.id, CARD: True}
+                card = {"text": await self._card(participant, ticket), TICKET: ticket.id, CARD: True, PROTECT: True}
                 await self.outbox.put(self.staff_chat_id, "text", card, thread_id=thread_id)
             log.info("topic restored", extra={"ticket": ticket.id, "new": thread_id != entry.thread_id})
         again = {**entry.payload, REQUEUED: True}
@@ -418,7 +472,7 @@ class Handoff:
         lang, now = self.staff_language, self.clock()
         words = text.split()
         name = words[0].lstrip("/").split("@", 1)[0]
-        who = message.sender_name
+        who = shown_name(message.sender_name) or "—"  # a staff member's own name, cleaned like any shown name
         if name == "claim":
             await self.tickets.update(ticket.id, now, status=TicketStatus.CLAIMED, claimed_by=message.sender_id)
             return self.tr.text(lang, T.STAFF_CLAIMED, who=who)
@@ -431,6 +485,8 @@ class Handoff:
                 return self.tr.text(lang, T.STAFF_NOT_ADVISOR, id=advisor)
             await self.tickets.update(ticket.id, now, status=TicketStatus.ASSIGNED, assigned_to=advisor)
             return self.tr.text(lang, T.STAFF_ASSIGNED, id=advisor)
+        if name == "send":
+            return await self._send_replied(ticket, message)
         if name == "close":
             await self._close(ticket, self.tr.text(lang, T.STAFF_CLOSED, who=who))
             participant = await self.people.load(ticket.user_id)
@@ -439,6 +495,13 @@ class Handoff:
                 await self.outbox.put(participant.chat_id, "text", {"text": notice})
             return None
         return self.tr.text(lang, T.STAFF_USAGE, marker=self.note_marker)
+
+    async def _send_replied(self, ticket: Ticket, message: StaffMessage) -> str | None:
+        """/send, replying to a message staff posted in the topic (a forward, say): copy that one to the person."""
+        if message.reply_to_message_id is None or message.reply_to_bot or message.thread_id is None:
+            return self.tr.text(self.staff_language, T.STAFF_SEND_USAGE)
+        await self._relay_out(ticket, message.chat_id, message.reply_to_message_id, None, message)
+        return None
 
     async def _close(self, ticket: Ticket, note: str) -> None:
         await self.tickets.update(ticket.id, self.clock(), status=TicketStatus.CLOSED, closed_at=self.clock())
@@ -480,21 +543,23 @@ class Handoff:
         return "\n".join(lines)
 
     async def _card(self, participant: Participant, ticket: Ticket) -> str:
-        """What staff see first: language, result and reasons, answers only if the person agreed, referrals."""
+        """What staff see first: the ticket, the person's language and since when they wait. Their answers, result
+        and its reasons, and the organisations they asked to contact them only if they agreed: each of those
+        reveals answers (a removal order, how they crossed, their nationality), so "only my messages" shows none."""
         lang = self.staff_language
         language = self.tr.text(participant.language, T.LANG_NAME)
         lines = [self.tr.text(lang, T.STAFF_CARD, id=ticket.id, language=language, since=ticket.opened_at.date())]
+        if not ticket.share_answers:
+            lines.append(self.tr.text(lang, T.STAFF_NO_ANSWERS))
+            return "\n".join(lines)
         if participant.outcome:
             result = self.tr.text(lang, f"result.label.{participant.outcome}")
             lines.append(self.tr.text(lang, T.STAFF_RESULT, result=result))
             verdict = evaluate(self.render.program, participant.session.answers)
             for reason in (*verdict.failed, *verdict.uncertain, *verdict.pending):
                 lines.append(f"• {self.tr.text(lang, reason.text, date=reason.date)}")
-        if ticket.share_answers:
-            lines.append(self.tr.text(lang, T.CARD_ANSWERS))
-            lines += self.render.answers(lang, participant.session)
-        else:
-            lines.append(self.tr.text(lang, T.STAFF_NO_ANSWERS))
+        lines.append(self.tr.text(lang, T.CARD_ANSWERS))
+        lines += self.render.answers(lang, participant.session)
         for referral in await self.referrals.of_person(participant.user_id):
             lines.append(self.tr.text(lang, T.STAFF_REFERRAL, org=referral.org_id, status=referral.status.value))
         return "\n".join(lines)

@@ -18,6 +18,11 @@ How it works:
 
 Delivery is at least once: a row is marked sent after Telegram answered, so a row in flight when the process dies
 (or whose UPDATE fails) is sent again on the next start. `stop()` lets sends in flight finish first.
+
+Notices (`notice`) are the other lane: short texts that matter less than any row, such as telling someone in the
+staff group that they may not answer people. They live in memory only, go to a chat only when it has no row
+pending and at most half its window is used, and a chat keeps only its latest few. So nobody writing into a group
+can push its rows back, and a restart may drop a notice, never a row.
 """
 
 from __future__ import annotations
@@ -57,6 +62,8 @@ from bot.storage.tables import outbox
 log = logging.getLogger(__name__)
 
 Kind = Literal["text", "copy"]
+#: A text entry's payload key: send it with protect_content (nobody can forward or save it in Telegram's apps).
+PROTECT = "protect"
 KINDS: tuple[str, ...] = get_args(Kind)
 
 #: Refusals that retrying the same row cannot fix: bad text, chat gone, bot blocked or removed, file too big.
@@ -114,7 +121,12 @@ def bot_deliver(bot: Bot) -> Deliver:
 
     async def deliver(entry: Entry) -> int:
         if entry.kind == "text":
-            sent = await bot.send_message(entry.chat_id, entry.payload["text"], message_thread_id=entry.thread_id)
+            sent = await bot.send_message(
+                entry.chat_id,
+                entry.payload["text"],
+                message_thread_id=entry.thread_id,
+                protect_content=True if entry.payload.get(PROTECT) else None,
+            )
             return sent.message_id
         copied = await bot.copy_message(
             entry.chat_id,
@@ -157,6 +169,17 @@ class _Chat:
         return self.held_until <= now and (not self.recent or self.recent[-1] <= now - window)
 
 
+#: Notices kept per chat while rows go first; older ones are dropped.
+NOTICES_PER_CHAT = 3
+
+
+@dataclass(frozen=True)
+class _Notice:
+    chat_id: int
+    thread_id: int | None
+    text: str
+
+
 class Outbox:
     """The queue (rows in `outbox`) and its worker. One worker per database: two would send rows twice."""
 
@@ -192,6 +215,7 @@ class Outbox:
         self._grace = 10.0
 
         self._heads: dict[int, Entry] = {}  # chat -> oldest pending row (stale while the chat is busy)
+        self._notices: dict[int, deque[_Notice]] = {}  # chat -> notices waiting for the chat to have no row
         self._chats: dict[int, _Chat] = {}
         self._busy: dict[int, asyncio.Task[None]] = {}  # chats with a send in flight, until their head is re-read
         self._in_flight = 0  # sends not yet finished (recorded and on_sent awaited)
@@ -248,6 +272,14 @@ class Outbox:
         self._touched.add(chat_id)
         self._wakeup.set()
         return row_id
+
+    def notice(self, chat_id: int, text: str, *, thread_id: int | None = None) -> None:
+        """Queue a notice (see the module's docstring): after every row of the chat, best effort, never durable."""
+        if not text:
+            raise ValueError("a notice needs a text")
+        waiting = self._notices.setdefault(chat_id, deque(maxlen=NOTICES_PER_CHAT))
+        waiting.append(_Notice(chat_id, thread_id, text))
+        self._wakeup.set()
 
     def reload(self) -> None:
         """Rows were deleted behind the worker's back (a person erased): read every chat's head again, so nothing
@@ -396,9 +428,30 @@ class Outbox:
             self._in_flight += 1
             self._global_next = now + 1.0 / self._limits.global_per_second
             self._busy[entry.chat_id] = asyncio.create_task(self._send(entry, chat), name="outbox send")
+        next_at = min(next_at, self._dispatch_notices(now))
         if len(self._chats) > self._sweep_at:
             self._forget_idle(now)
         return max(0.0, next_at - now)
+
+    def _dispatch_notices(self, now: float) -> float:
+        """Start the notices of chats with no row pending; return when the next one may go (inf: none waits)."""
+        next_at = math.inf
+        for chat_id in [c for c in self._notices if c not in self._heads and c not in self._busy]:
+            per_window, window = self._limits.window(chat_id)
+            chat = self._chats.setdefault(chat_id, _Chat())
+            ready = chat.ready_at(now, max(1, per_window // 2), window)  # half the window stays for rows
+            if ready > now or self._global_next > now:
+                next_at = min(next_at, max(ready, self._global_next))
+                continue
+            waiting = self._notices[chat_id]
+            notice = waiting.popleft()
+            if not waiting:
+                del self._notices[chat_id]
+            chat.recent.append(now)
+            self._in_flight += 1
+            self._global_next = now + 1.0 / self._limits.global_per_second
+            self._busy[chat_id] = asyncio.create_task(self._send_notice(notice, chat), name="outbox notice")
+        return next_at
 
     def _forget_idle(self, now: float) -> None:
         """Drop the pacing state of chats with nothing queued and nothing left to remember (memory stays flat)."""
@@ -440,6 +493,26 @@ class Outbox:
             chat.finished(self._clock())
             self._in_flight -= 1
             self._finished.add(entry.chat_id)
+            self._wakeup.set()
+            self._progress.set()
+            self._progress = asyncio.Event()
+
+    async def _send_notice(self, notice: _Notice, chat: _Chat) -> None:
+        """Send a notice once; a refusal or a 429 drops it (the 429 also holds the chat's rows, as for a row)."""
+        entry = Entry(
+            0, notice.chat_id, notice.thread_id, "text", MappingProxyType({"text": notice.text}), 0, self._now()
+        )
+        try:
+            await self._deliver(entry)
+        except TelegramRetryAfter as exc:
+            chat.held_until = self._clock() + exc.retry_after
+            log.info("outbox notice dropped: chat held", extra={"chat": hashed(notice.chat_id)})
+        except Exception as exc:
+            log.warning("outbox notice dropped", extra={"chat": hashed(notice.chat_id), "error": type(exc).__name__})
+        finally:
+            chat.finished(self._clock())
+            self._in_flight -= 1
+            self._finished.add(notice.chat_id)
             self._wakeup.set()
             self._progress.set()
             self._progress = asyncio.Event()

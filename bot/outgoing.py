@@ -43,6 +43,8 @@ class Outgoing:
     file: FileRef | None = None
     #: The text is Telegram HTML (an admin's formatted broadcast), not plain text.
     html: bool = False
+    #: Sent with protect_content: Telegram apps let nobody forward or save it (cards about a person).
+    protect: bool = False
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from aiogram.exceptions import (
 from aiogram.methods import SendMessage
 from sqlalchemy import event, select
 
-from bot.outbox import ChatLimits, Entry, Outbox, bot_deliver
+from bot.outbox import NOTICES_PER_CHAT, ChatLimits, Entry, Outbox, bot_deliver
 from bot.storage import SqlStore, open_store
 from bot.storage.tables import outbox
 from tests.fakebotapi import FakeBotAPI
@@ -416,3 +416,30 @@ async def test_through_aiogram_the_fake_bot_api_never_answers_429(store, outboxe
         assert [m.text for m in staff.messages_in(thread)] == [f"m{i}" for i in range(20)] + ["hola, necesito ayuda"]
         assert [m.text for m in staff.messages if m.thread_id is None] == [f"n{i}" for i in range(20)]
         assert server.stats.rate_limited == 0
+
+
+async def test_notices_wait_behind_every_row_of_their_chat(store: SqlStore, fake: FakeDeliver, make: Any) -> None:
+    """A notice goes only once its chat has no row pending, and leaves half the group's window to rows."""
+    box = make(store)
+    await put_texts(box, GROUP, 30)
+    box.notice(GROUP, "notice")
+    await box.start()
+    await fake.until(lambda: "notice" in fake.texts(GROUP))
+    texts = fake.texts(GROUP)
+    assert texts == [f"m{i}" for i in range(30)] + ["notice"]
+    at = dict(zip(texts, fake.times(GROUP), strict=True))
+    assert at["notice"] - at["m20"] >= 0.5 * FAST.group_window * 0.9  # m20..m29 filled half a fresh window
+
+
+async def test_a_chat_keeps_only_its_latest_notices(store: SqlStore, fake: FakeDeliver, make: Any) -> None:
+    """Notices are best effort: a chat keeps its latest few, and a refused one is dropped, not retried."""
+    box = make(store)
+    fake.failures["n7"] = [TelegramBadRequest(METHOD, "message thread not found")]
+    for i in range(10):
+        box.notice(GROUP, f"n{i}")
+    await box.start()
+    await fake.until(lambda: len(fake.calls) == NOTICES_PER_CHAT)
+    await asyncio.sleep(0.1)  # time enough for a retry, were there one
+    assert [text for _, text, _ in fake.calls] == [f"n{i}" for i in range(10 - NOTICES_PER_CHAT, 10)]
+    assert fake.texts(GROUP) == ["n8", "n9"]
+    assert await box.pending() == 0

@@ -83,7 +83,7 @@ def build_routers(staff_chat_id: int | None) -> list[Router]:
     if staff_chat_id is not None:
         staff.message.filter(F.chat.id == staff_chat_id, F.from_user, F.content_type.in_(RELAYABLE))
         staff.message.register(on_staff_message)
-        staff.edited_message.filter(F.chat.id == staff_chat_id, F.from_user, F.text)
+        staff.edited_message.filter(F.chat.id == staff_chat_id, F.from_user, F.text | F.caption)
         staff.edited_message.register(on_staff_edit)
 
     intake = Router(name="intake")
@@ -155,14 +155,18 @@ async def on_edited_message(message: Message, handoff: Handoff | None) -> None:
 
 def staff_message(message: Message) -> StaffMessage:
     assert message.from_user is not None  # the router's filter
+    replied = message.reply_to_message
     return StaffMessage(
         chat_id=message.chat.id,
         message_id=message.message_id,
         sender_id=message.from_user.id,
         sender_name=message.from_user.full_name,
         thread_id=message.message_thread_id if message.is_topic_message else None,
-        reply_to_message_id=message.reply_to_message.message_id if message.reply_to_message else None,
+        reply_to_message_id=replied.message_id if replied else None,
         text=message.text,
+        caption=message.caption,
+        forwarded=message.forward_origin is not None,
+        reply_to_bot=bool(replied and replied.from_user and replied.from_user.is_bot),
     )
 
 
@@ -170,14 +174,19 @@ async def on_staff_message(message: Message, handoff: Handoff | None) -> None:
     if handoff is None or (message.from_user is not None and message.from_user.is_bot):
         return
     written = staff_message(message)
+    # Notices wait behind every relay into the group (Outbox.notice), so a flood of refusals delays nobody.
     notice = await handoff.from_staff(written)
     if notice is not None:
-        await handoff.outbox.put(message.chat.id, "text", {"text": notice}, thread_id=written.thread_id)
+        handoff.outbox.notice(message.chat.id, notice, thread_id=written.thread_id)
 
 
 async def on_staff_edit(message: Message, handoff: Handoff | None) -> None:
-    if handoff is not None:
-        await handoff.edited_by_staff(staff_message(message))
+    if handoff is None:
+        return
+    written = staff_message(message)
+    notice = await handoff.edited_by_staff(written)
+    if notice is not None:
+        handoff.outbox.notice(message.chat.id, notice, thread_id=written.thread_id)
 
 
 async def on_button(

@@ -25,7 +25,7 @@ from aiogram.types import (
 from bot.broadcast import SendVersion
 from bot.handoff import StaffUnreachable
 from bot.logs import hashed
-from bot.outbox import Entry
+from bot.outbox import PROTECT, Entry
 from bot.outgoing import Outgoing, Reply
 from bot.storage.broadcasts import Version
 from bot.telegram.callbacks import pack
@@ -128,7 +128,12 @@ async def send_outgoing(bot: Bot, chat_id: int, message: Outgoing, *, paid: bool
         sent = await bot.send_document(chat_id, file, caption=message.text, reply_markup=markup)
     else:
         sent = await bot.send_message(
-            chat_id, message.text, parse_mode=parse_mode, reply_markup=markup, allow_paid_broadcast=paid_broadcast
+            chat_id,
+            message.text,
+            parse_mode=parse_mode,
+            reply_markup=markup,
+            allow_paid_broadcast=paid_broadcast,
+            protect_content=True if message.protect else None,
         )
     return sent.message_id
 
@@ -237,5 +242,10 @@ class TelegramStaffApi:
                 ),
             )
             return copied.message_id
-        sent = await self.bot.send_message(entry.chat_id, str(payload["text"]), message_thread_id=entry.thread_id)
+        sent = await self.bot.send_message(
+            entry.chat_id,
+            str(payload["text"]),
+            message_thread_id=entry.thread_id,
+            protect_content=True if payload.get(PROTECT) else None,
+        )
         return sent.message_id

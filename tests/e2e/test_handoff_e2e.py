@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,10 @@ import pytest
 
 from bot.app import Core, serve
 from bot.config import Settings
+from tests.conftest import FIGURES
 from tests.e2e.conftest import answer, begin, settings_for, with_answers
 from tests.fakebotapi import FakeBotAPI, FakeUser
-from tests.fakebotapi.chat import ChatMessage
+from tests.fakebotapi.chat import ChatMessage, new_file_ids
 from tests.fakebotapi.group import FakeGroup, FakeMember, FakeTopic
 
 ADMIN_ID = 515151
@@ -95,8 +97,12 @@ async def staff(server: FakeBotAPI, core: Core, tmp_path: Path) -> AsyncIterator
     await world.shutdown()
 
 
-async def open_ticket(user: FakeUser, staff: Staff, *, share_answers: bool = True) -> FakeTopic:
-    """A person reaches a result that needs review, taps "Talk to a person", and chooses about their answers."""
+async def open_ticket(
+    user: FakeUser, staff: Staff, *, share_answers: bool = True, topic: str | None = None
+) -> FakeTopic:
+    """A person reaches a result that needs review, taps "Talk to a person", and chooses about their answers.
+
+    Returns the staff group's first topic, or the one named `topic` (e.g. "#2 · EN" for a second ticket)."""
     await begin(user, "en")
     for question, option in with_answers(passport="dont_know"):
         await answer(user, question, option)
@@ -104,7 +110,7 @@ async def open_ticket(user: FakeUser, staff: Staff, *, share_answers: bool = Tru
     ask = await user.wait_for(lambda m: any(b.data == "h:1" for r in m.buttons for b in r))
     await user.tap(data="h:1" if share_answers else "h:0", message=ask)
     await user.wait_for(lambda m: m.text.startswith("✅ Write your question here"))
-    return await staff.group.wait_for_topic()
+    return await staff.group.wait_for_topic(topic)
 
 
 def has(text: str) -> Callable[[ChatMessage], bool]:
@@ -395,3 +401,113 @@ async def test_removed_from_the_staff_group_mid_conversation_the_person_is_told(
     await user.send("/help")
     await user.wait_for(has("/mydata"))  # the help text: the questionnaire answers again
     assert not any(staff.core.translator.text("en", "handoff.busy") in m.text for m in user.messages)
+
+
+# ---------------------------------------------------------------------------------------------- what staff can do
+
+
+async def test_only_my_messages_shows_staff_no_answer_result_or_reason(staff: Staff) -> None:
+    """ "No, only my messages": the card shows the language and nothing that reveals an answer; the prompt says so."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff, share_answers=False)
+    ask = next(m for m in user.messages if m.text == staff.core.translator.text("en", "handoff.ask"))
+    assert "they see only your language and the messages you send here" in ask.text
+    assert "your result and why" in ask.text
+    card = await topic.wait_for(has("🎫"))
+    assert "English" in card.text
+    assert staff.es("staff.no_answers") in card.text
+    assert staff.es("result.label.needs_review") not in card.text
+    assert staff.es("reason.e4", date=dt.date(2022, 10, 18)) not in card.text
+    assert staff.core.translator.text("es", "q.passport") not in card.text
+    assert staff.core.translator.text("es", "q.nationality") not in card.text
+    assert card.text.count("\n") == staff.es("staff.card", id=1, language="x", since="y").count("\n") + 1
+
+
+async def test_notes_and_commands_in_captions_never_reach_the_person(staff: Staff) -> None:
+    """A photo, document or voice message whose caption starts with the note marker stays internal, and a command
+    written as a caption is run, not relayed."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    await topic.wait_for(has("🎫"))
+    where = topic.thread_id
+    await staff.volunteer.send_photo(caption="# foto del pasaporte, vencido", thread_id=where)
+    await staff.volunteer.send_document("notas.pdf", caption="#notas del caso", thread_id=where)
+    voice = {"voice": {**new_file_ids("Voice"), "duration": 2, "mime_type": "audio/ogg"}, "caption": "# audio"}
+    await staff.volunteer.send_content(voice, thread_id=where)
+    await staff.volunteer.send_photo(caption="/claim", thread_id=where)
+    await topic.wait_for(has(staff.es("staff.claimed", who="Vera")))
+    await staff.volunteer.send("Hola, ya estoy aquí", thread_id=where)
+    await user.wait_for(has("ya estoy aquí"))
+    await user.wait_idle(quiet=0.3)
+    relayed = [m for m in user.messages if m.photo or m.document or "voice" in m.content or "claim" in m.text]
+    assert relayed == []
+
+
+async def test_a_message_edited_into_a_note_is_deleted_from_the_persons_chat(staff: Staff) -> None:
+    """Staff turn a relayed message into an internal note: the person's copy is deleted, and staff are told."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    await staff.volunteer.send("Tu cita es el lunes a las 9", thread_id=topic.thread_id)
+    copy = await user.wait_for(has("cita es el lunes"))
+    await staff.volunteer.edit(staff.volunteer.last_sent, "# ojo: era para otra persona")
+    await topic.wait_for(has(staff.es("staff.withdrawn")))
+    await user.wait_until(lambda: copy.deleted)
+    assert not any("otra persona" in version.content.get("text", "") for version in copy.history)
+    assert "otra persona" not in copy.text
+
+
+async def test_a_forward_from_another_topic_reaches_nobody_until_staff_send_it(staff: Staff) -> None:
+    """A message forwarded from one person's topic into another's is not copied to the second person; a /send
+    in reply to it is how staff say they mean it. Cards cannot be forwarded at all (protect_content)."""
+    ana, luis = staff.server.user(language_code="en"), staff.server.user(language_code="en")
+    ana_topic = await open_ticket(ana, staff)
+    ana_card = await ana_topic.wait_for(has("🎫"))
+    assert ana_card.protected
+    with pytest.raises(AssertionError, match="protect_content"):
+        await staff.volunteer.forward(ana_card, thread_id=ana_topic.thread_id)
+    await ana.send("Mi número es 555-0199")
+    ana_words = await ana_topic.wait_for(has("555-0199"))
+    luis_topic = await open_ticket(luis, staff, topic="#2 · EN")
+    await luis_topic.wait_for(has("🎫"))
+
+    await staff.volunteer.forward(ana_words, thread_id=luis_topic.thread_id)
+    forwarded = staff.volunteer.last_sent
+    await luis_topic.wait_for(has(staff.es("staff.forward_kept")))
+    await staff.volunteer.send("/send", thread_id=luis_topic.thread_id)  # not a reply: it says how
+    await luis_topic.wait_for(has(staff.es("staff.send_usage")))
+    await staff.volunteer.reply("/send", to=ana_card, thread_id=ana_topic.thread_id)  # the bot's own: never
+    await ana_topic.wait_for(has(staff.es("staff.send_usage")))
+    await luis.wait_idle(quiet=0.3)
+    assert not any("555-0199" in m.text for m in luis.messages)
+    assert not any("🎫" in m.text for m in ana.messages)
+
+    await staff.volunteer.reply("/send", to=forwarded, thread_id=luis_topic.thread_id)  # staff mean it
+    await luis.wait_for(has("555-0199"))
+
+
+async def test_an_outsider_flooding_topics_delays_no_relay(staff: Staff, request: pytest.FixtureRequest) -> None:
+    """300 messages from a member without a role get one refusal notice, and a person's next message reaches
+    staff as fast as before the flood."""
+    user = staff.server.user(language_code="en")
+    topic = await open_ticket(user, staff)
+    await topic.wait_for(has("🎫"))
+
+    async def relay_seconds(text: str) -> float:
+        started = time.monotonic()
+        await user.send(text)
+        copy = await topic.wait_for(has(text), timeout=60)
+        return copy.sent_at - started
+
+    before = await relay_seconds("antes de la avalancha")
+    for number in range(300):
+        await staff.outsider.send(f"spam {number}", thread_id=topic.thread_id)
+    during = await relay_seconds("¿hay alguien ahí?")
+    await topic.wait_idle(quiet=0.5)
+    notices = [m for m in topic.messages if m.text == staff.es("staff.not_allowed")]
+    request.config.stash[FIGURES].append(
+        f"outsider flood in a topic: 300 messages, {len(notices)} refusal notice; a person's message reached staff "
+        f"in {before * 1000:.0f} ms before it, {during * 1000:.0f} ms right after"
+    )
+    assert len(notices) == 1
+    assert during < 3.0  # the 300 notices the bot used to queue took 15 s at this group's pace
+    assert not any("spam" in m.text for m in user.messages)

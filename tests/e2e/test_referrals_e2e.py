@@ -140,6 +140,7 @@ async def test_share_accept_and_the_person_is_told(world: World) -> None:
         lambda m: "Alfa Ejemplo" in m.text and any(b.data.startswith("w:") for r in m.buttons for b in r)
     )
     card = await world.alpha.wait_for(lambda m: bool(m.buttons))
+    assert card.protected  # protect_content: nobody can forward the person's details out of the intake chat
     assert "@yorbis_v" in card.text
     assert "Never ask the person for money" not in card.text  # the card speaks Spanish, the chat's language
     assert "gratis" in card.text

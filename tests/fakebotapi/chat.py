@@ -303,6 +303,8 @@ class ChatMessage:
     """``time.monotonic()`` when the message landed in the chat (for the bot's: when it was delivered)."""
     sender_chat: dict[str, Any] | None = field(default=None, repr=False)
     """The chat a message was sent on behalf of: the channel itself for channel posts, which have no ``from``."""
+    protected: bool = False
+    """Sent with ``protect_content``: Telegram apps let nobody forward or save it."""
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -205,18 +205,20 @@ class SlowAnswer:
 
 @dataclass(slots=True)
 class _TokenBucket:
-    """Flood control: ``rate`` sends per second with a burst of one second's worth."""
+    """Flood control: ``rate`` sends per second with a burst of ``burst`` (one second's worth unless told)."""
 
     rate: float
     tokens: float
     updated: float
+    burst: float
 
     @classmethod
-    def full(cls, rate: float, now: float) -> _TokenBucket:
-        return cls(rate=rate, tokens=max(1.0, rate), updated=now)
+    def full(cls, rate: float, now: float, burst: float | None = None) -> _TokenBucket:
+        size = max(1.0, rate if burst is None else burst)
+        return cls(rate=rate, tokens=size, updated=now, burst=size)
 
     def seconds_until_available(self, now: float) -> float:
-        self.tokens = min(max(1.0, self.rate), self.tokens + max(now - self.updated, 0.0) * self.rate)
+        self.tokens = min(self.burst, self.tokens + max(now - self.updated, 0.0) * self.rate)
         self.updated = max(now, self.updated)
         return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
 
@@ -303,6 +305,7 @@ class FakeBotAPI:
         self._global_bucket: _TokenBucket | None = None
         self._paid_bucket: _TokenBucket | None = None
         self._per_chat_rate: float | None = None
+        self._per_chat_burst: float | None = None
         self._chat_buckets: dict[int, _TokenBucket] = {}
         self._group_limit: tuple[int, float] | None = None
         self._group_windows: dict[int, _SlidingWindow] = {}
@@ -550,6 +553,7 @@ class FakeBotAPI:
         global_per_second: float | None = None,
         per_chat_per_second: float | None = None,
         *,
+        per_chat_burst: float | None = None,
         per_group_per_minute: int | None = None,
         group_window_seconds: float = 60.0,
         paid_per_second: float | None = DEFAULT_PAID_PER_SECOND,
@@ -557,13 +561,14 @@ class FakeBotAPI:
         """Enable flood control on sends and edits (off by default; ``None`` disables a limit).
 
         Telegram's limits, each optional: ``global_per_second`` over all chats (about 30),
-        ``per_chat_per_second`` in every chat (about 1), and ``per_group_per_minute`` in each
-        group or supergroup (20): at most that many sends per chat in any rolling
-        ``group_window_seconds`` (60 s, shorten it to scale time in tests), on top of the others.
-        Each call replaces all limits and forgets past sends.
+        ``per_chat_per_second`` in every private chat (about 1, with a ``per_chat_burst`` of about
+        3), and ``per_group_per_minute`` in each group or supergroup (20): at most that many sends
+        per chat in any rolling ``group_window_seconds`` (60 s, shorten it to scale time in tests),
+        on top of the global one. Each call replaces all limits and forgets past sends.
 
         The per-second limits are token buckets that start full, with a burst of one second's
-        worth: at 30/s, 30 sends pass at once, then one every 1/30 s.
+        worth unless ``per_chat_burst`` says otherwise: at 30/s, 30 sends pass at once, then one
+        every 1/30 s; per chat at 1/s with a burst of 3, three at once, then one a second.
 
         sendMessage, sendPhoto, sendDocument, copyMessage, editMessageText and
         editMessageReplyMarkup count: the calls that put content into a chat, which is what
@@ -580,6 +585,7 @@ class FakeBotAPI:
         self._global_bucket = _TokenBucket.full(global_per_second, now) if global_per_second else None
         self._paid_bucket = _TokenBucket.full(paid_per_second, now) if paid_per_second else None
         self._per_chat_rate = per_chat_per_second or None
+        self._per_chat_burst = per_chat_burst
         self._chat_buckets.clear()
         self._group_limit = (per_group_per_minute, group_window_seconds) if per_group_per_minute else None
         self._group_windows.clear()
@@ -885,10 +891,12 @@ class FakeBotAPI:
         now = time.monotonic()
         overall = self._paid_bucket if paid else self._global_bucket
         buckets = [overall] if overall else []
-        if self._per_chat_rate:
+        if self._per_chat_rate and chat.type == "private":  # groups: per_group_per_minute
             bucket = self._chat_buckets.get(chat.id)
             if bucket is None:
-                bucket = self._chat_buckets[chat.id] = _TokenBucket.full(self._per_chat_rate, now)
+                bucket = self._chat_buckets[chat.id] = _TokenBucket.full(
+                    self._per_chat_rate, now, self._per_chat_burst
+                )
             buckets.append(bucket)
         window: _SlidingWindow | None = None
         if self._group_limit is not None and chat.is_group:
@@ -919,6 +927,7 @@ class FakeBotAPI:
         photo: Photo | None = None,
         placement: Placement | None = None,
         paid: bool = False,
+        protected: bool = False,
     ) -> ChatMessage:
         where = placement or Placement()
         message = ChatMessage(
@@ -935,6 +944,7 @@ class FakeBotAPI:
             thread_id=where.thread_id,
             is_topic_message=where.is_topic_message,
             reply_to=where.reply_to,
+            protected=protected,
         )
         chat.add(message)
         if not message.is_service:
@@ -1084,7 +1094,9 @@ class FakeBotAPI:
         content: dict[str, Any] = {"text": formatted.text}
         if formatted.entities:
             content["entities"] = list(formatted.entities)
-        message = self._new_bot_message(chat, content, markup, params["text"], placement=placement, paid=paid)
+        message = self._new_bot_message(
+            chat, content, markup, params["text"], placement=placement, paid=paid, protected=_protected(params)
+        )
         return message.to_api()
 
     async def _send_document(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -1099,7 +1111,14 @@ class FakeBotAPI:
         self._take_send_slot(chat, paid=paid)
         self.register_document(document)
         message = self._new_bot_message(
-            chat, content, markup, params.get("caption"), document, placement=placement, paid=paid
+            chat,
+            content,
+            markup,
+            params.get("caption"),
+            document,
+            placement=placement,
+            paid=paid,
+            protected=_protected(params),
         )
         return message.to_api()
 
@@ -1119,7 +1138,14 @@ class FakeBotAPI:
         self._take_send_slot(chat, paid=paid)
         self.register_photo(photo)
         message = self._new_bot_message(
-            chat, content, markup, params.get("caption"), photo=photo, placement=placement, paid=paid
+            chat,
+            content,
+            markup,
+            params.get("caption"),
+            photo=photo,
+            placement=placement,
+            paid=paid,
+            protected=_protected(params),
         )
         return message.to_api()
 
@@ -1173,7 +1199,8 @@ class FakeBotAPI:
         if source.is_service:
             raise BotAPIError.bad_request("message can't be copied")
         placement = self._placement(chat, params)
-        content = {k: v for k, v in source.content.items() if k not in _CAPTION_FIELDS}
+        # A copy has no forward header, whatever the source was.
+        content = {k: v for k, v in source.content.items() if k not in _CAPTION_FIELDS and k != "forward_origin"}
         if "text" not in content:  # a new caption replaces the original one, entities included
             if "caption" in params:
                 content.update(_caption_content(params))
@@ -1185,7 +1212,15 @@ class FakeBotAPI:
         paid = bool(params.get("allow_paid_broadcast"))
         self._take_send_slot(chat, paid=paid)
         copied = self._new_bot_message(
-            chat, content, markup, None, source.document, photo=source.photo, placement=placement, paid=paid
+            chat,
+            content,
+            markup,
+            None,
+            source.document,
+            photo=source.photo,
+            placement=placement,
+            paid=paid,
+            protected=_protected(params),
         )
         return {"message_id": copied.message_id}
 
@@ -1418,6 +1453,10 @@ _ADMIN_RIGHTS: Final = (
     "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users", "can_post_stories",
     "can_edit_stories", "can_delete_stories", "can_send_welcome_messages",
 )  # fmt: skip
+
+
+def _protected(params: Mapping[str, Any]) -> bool:
+    return bool(params.get("protect_content"))
 
 
 def _caption_content(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -196,6 +196,23 @@ class ChatSender:
         message = chat.post(self.api, content, placement=placement, document=document, photo=photo)
         return self.server.push_update("message", message.to_api(), chat=chat)
 
+    async def forward(self, message: ChatMessage, *, thread_id: int | None = None) -> int:
+        """Forward ``message`` (of this sender's chat) into it again, e.g. from one forum topic into another.
+
+        The copy carries ``forward_origin`` (who wrote the original, and when) as Telegram adds it. Fails the
+        test (AssertionError) for a message sent with ``protect_content``: Telegram apps offer no Forward then.
+        """
+        chat = self.outbox()
+        if chat.get(message.message_id) is not message:
+            raise AssertionError(f"{message!r} is not a (still existing) message in chat {chat.id}")
+        if message.protected:
+            raise AssertionError(f"{message!r} was sent with protect_content: Telegram apps cannot forward it")
+        origin: dict[str, Any] = {"type": "user", "date": message.date, "sender_user": dict(message.sender)}
+        content = {**message.content, "forward_origin": origin}
+        placement = self._placement(chat, thread_id, None)
+        posted = chat.post(self.api, content, placement=placement, document=message.document, photo=message.photo)
+        return self.server.push_update("message", posted.to_api(), chat=chat)
+
     async def edit(self, message: ChatMessage, new_text: str) -> int:
         """Edit one of this person's own messages: new text, or new caption for media.
 
