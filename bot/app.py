@@ -50,7 +50,7 @@ from bot.telegram.middlewares import (
     OnePersonAtATime,
     RetryRequests,
 )
-from bot.telegram.pacing import Pacer, PaceSends
+from bot.telegram.pacing import ChatPace, Pacer, PaceSends
 from bot.telegram.sender import TelegramSender, TelegramStaffApi, broadcast_sender
 from bot.texts import COMMANDS, T, transport_keys
 from flows.loader import PROGRAMS_DIR, Program, available_programs, load_program
@@ -193,9 +193,11 @@ def make_bot(settings: Settings, token: str, pacing: PaceSends, *, retry: bool =
 
 
 def pacing_for(settings: Settings) -> PaceSends:
-    """The process's send pace: Telegram's free limit for everything, and the paid one for paid broadcasts."""
+    """The process's send pace: Telegram's free limit for everything, the paid one for paid broadcasts, and the
+    per-chat limit of private chats for both."""
     paid = Pacer(settings.paid_broadcast_rate) if settings.paid_broadcast else None
-    return PaceSends(Pacer(settings.send_rate), paid)
+    chats = ChatPace(settings.private_chat_rate, settings.private_chat_burst)
+    return PaceSends(Pacer(settings.send_rate), paid, chats)
 
 
 @dataclass
@@ -239,6 +241,7 @@ def build_services(
         timezone=settings.office_timezone,
         concurrency=settings.broadcast_in_flight(),
         progress_every=settings.broadcast_progress_seconds,
+        chats=pacing.chats,
     )
     composer = Composer(
         broadcasts,

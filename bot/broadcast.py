@@ -3,7 +3,9 @@
 The job and its recipients are rows (bot.storage.broadcasts). The runner takes the broadcast to work on (a running
 one first: that is a restart), fixes its recipients if it is just starting, and pages through the pending ones in
 user id order. Each recipient's send is a task, at most `concurrency` at a time, all paced by the process's one
-`Pacer` in its bulk lane, so people in the questionnaire are answered first.
+`Pacer` in its bulk lane, so people in the questionnaire are answered first. A recipient who is being answered at
+that moment gets the broadcast when their own chat's pace (`ChatPace`) allows: the slot is taken first, then the
+chat's turn, so the broadcast never keeps their replies waiting for a bulk slot.
 
 What a send can meet, and what happens:
 
@@ -54,7 +56,7 @@ from bot.storage.broadcasts import (
     RecipientStatus,
     Version,
 )
-from bot.telegram.pacing import Lane, Pacer, prepaced
+from bot.telegram.pacing import ChatPace, Lane, Pacer, prepaced
 from bot.texts import T
 
 log = logging.getLogger(__name__)
@@ -96,11 +98,13 @@ class Broadcaster:
         max_attempts: int = 5,
         base_delay: float = 1.0,
         max_delay: float = 30.0,
+        chats: ChatPace | None = None,
     ) -> None:
         self.broadcasts = broadcasts
         self._send = send
         self._board = board
         self._pacer = pacer
+        self._chats = chats
         self._tr = translator
         self._now = now
         self._timezone = zoneinfo.ZoneInfo(timezone)  # the estimated finish is said in the NGO's time
@@ -310,11 +314,12 @@ class Broadcaster:
         who = hashed(recipient.user_id)
         while True:
             await self._pacer.slot(Lane.BULK)
-            if self._halt.is_set():  # paused or cancelled while waiting for the slot: not sent, still pending
-                return None
             try:
-                with prepaced():
-                    await self._send(recipient.chat_id, version)
+                async with self._chat_turn(recipient.chat_id):
+                    if self._halt.is_set():  # paused or cancelled while waiting: not sent, still pending
+                        return None
+                    with prepaced():
+                        await self._send(recipient.chat_id, version)
             except TelegramRetryAfter as exc:
                 self._pacer.hold(exc.retry_after)
                 log.info("broadcast held", extra={"retry_after": exc.retry_after})
@@ -337,6 +342,9 @@ class Broadcaster:
                 await asyncio.sleep(delay)
                 continue
             return Outcome(recipient.user_id, RecipientStatus.SENT, attempts + 1)
+
+    def _chat_turn(self, chat_id: int) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._chats.turn(chat_id) if self._chats is not None else contextlib.nullcontext()
 
     # ------------------------------------------------------------------ bookkeeping
 

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # ---- broadcasts (/broadcast)
     #: Messages per second the bot sends in all: Telegram's free limit is about 30 (raise it only for a test server).
     send_rate: float = Field(default=30.0, gt=0)
+    #: Messages a second to one private chat, replies and edits included (Telegram: about 1), after a burst of
+    #: PRIVATE_CHAT_BURST at once (about 3). A chat waiting for its pace holds up no other chat.
+    private_chat_rate: float = Field(default=1.0, gt=0)
+    private_chat_burst: int = Field(default=3, ge=1)
     #: Send broadcasts as paid broadcasts (allow_paid_broadcast: up to 1,000 a second, 0.1 Telegram Star each,
     #: taken from the bot's balance). Off: broadcasts share the free 30 a second, behind people's replies.
     paid_broadcast: bool = False

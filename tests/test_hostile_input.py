@@ -543,6 +543,7 @@ async def make_world(server: FakeBotAPI, core: Core, database: Path, names: list
         admin_ids=frozenset({ADMIN_ID}),
         flood_burst=1_000_000,  # flood control is tested on its own: here every update must reach the handlers
         send_rate=100_000.0,
+        private_chat_rate=100_000.0,  # the fake here limits nothing, and the random half of the updates come fast
     )
     store = await open_store(settings_.database_url)
     alpha = organisation(

@@ -28,7 +28,7 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import Response
 
-from bot.telegram.pacing import METERED, Lane, Pacer, PaceSends, in_lane, prepaced
+from bot.telegram.pacing import METERED, ChatPace, Lane, Pacer, PaceSends, in_lane, prepaced
 
 #: A power of two, so that the fake clock's sums are exact and a slot is exactly due, never a rounding off.
 RATE = 256.0
@@ -424,3 +424,148 @@ async def test_in_lane_puts_a_block_and_its_tasks_in_the_bulk_lane(pacer: Pacer,
     assert not bulk.done(), "the reply, queued later, went first"
     await clock.advance(INTERVAL)
     assert bulk.done()
+
+
+# --------------------------------------------------------------------------------------------- each private chat
+
+#: The per-chat limit in these tests: Telegram's burst of 3, at a rate fast enough that the real sleeps stay short.
+CHAT_RATE = 64.0
+CHAT_INTERVAL = 1 / CHAT_RATE
+
+
+class SlowTelegram(FakeTelegram):
+    """Answers a call only once the test lets it (`answer`), to hold a call in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    async def __call__(self, bot: Bot, method: TelegramMethod[Any]) -> Response[Any]:
+        await self.go.wait()
+        return await super().__call__(bot, method)
+
+
+@pytest.fixture
+def chats(clock: FakeClock) -> ChatPace:
+    return ChatPace(CHAT_RATE, 3, clock=clock)
+
+
+def paced(chats: ChatPace) -> PaceSends:
+    """The middleware with a global pacer too fast to matter, so what waits, waits for its chat."""
+    return PaceSends(Pacer(1e6), chats=chats)
+
+
+def send(chat_id: int) -> SendMessage:
+    return SendMessage(chat_id=chat_id, text="x")
+
+
+async def test_a_chat_gets_a_burst_of_three_then_the_rate(chats: ChatPace, clock: FakeClock) -> None:
+    """Three calls into one private chat go at once, the fourth and fifth one interval apart, in order."""
+    middleware, telegram = paced(chats), FakeTelegram()
+    calls = [await call(middleware, telegram, SendMessage(chat_id=1, text=str(k))) for k in range(5)]
+    await settle()
+    assert done(calls) == 3
+    await clock.advance(CHAT_INTERVAL * 0.9)
+    assert done(calls) == 3
+    await clock.advance(CHAT_INTERVAL * 0.1)
+    assert done(calls) == 4
+    await clock.advance(CHAT_INTERVAL)
+    assert done(calls) == 5
+
+
+async def test_a_chat_waiting_for_its_pace_holds_up_nobody_else(chats: ChatPace, clock: FakeClock) -> None:
+    """One person's burst makes their fourth message wait; another person's message goes at once meanwhile, and
+    the waiting one holds no global slot (nothing queues at the pacer)."""
+    pacer = Pacer(RATE, clock=clock)
+    middleware, telegram = PaceSends(pacer, chats=chats), FakeTelegram()
+    burst = [await call(middleware, telegram, send(1)) for _ in range(3)]
+    await clock.advance(2 * INTERVAL)  # the global pacer lets two go at once, then one an interval
+    assert done(burst) == 3
+    fourth = await call(middleware, telegram, send(1))
+    assert not fourth.done()
+    assert chats.wait(1) > 0
+    assert pacer.waiting(Lane.PEOPLE) == 0, "waiting for its chat's token, it has not asked for a global slot"
+    other = await call(middleware, telegram, send(2))
+    assert other.done(), "another person's message does not wait behind the first person's pace"
+    assert not fourth.done()
+    await clock.advance(CHAT_INTERVAL)
+    assert fourth.done()
+
+
+async def test_a_call_is_charged_when_telegram_has_answered(chats: ChatPace, clock: FakeClock) -> None:
+    """Calls into one chat go one at a time, in order, and the chat's pace counts from when each was answered:
+    a call that took long to arrive does not leave the next one closer to it than the limit allows."""
+    middleware, telegram = paced(ChatPace(CHAT_RATE, 1, clock=clock)), SlowTelegram()
+    first = await call(middleware, telegram, SendMessage(chat_id=1, text="first"))
+    second = await call(middleware, telegram, SendMessage(chat_id=1, text="second"))
+    await clock.advance(5 * CHAT_INTERVAL)  # the first is still in flight: the second has not been sent
+    assert telegram.calls == []
+    telegram.go.set()
+    await settle()
+    assert first.done()
+    assert not second.done(), "one interval after the first was answered, not after it was sent"
+    await clock.advance(CHAT_INTERVAL)
+    assert second.done()
+    assert len(telegram.calls) == 2
+
+
+@pytest.mark.parametrize("method", [send(-100123), SendMessage(chat_id="@channel", text="x"), GetMe()])
+async def test_groups_channels_and_other_calls_have_no_per_chat_pace(
+    chats: ChatPace, method: TelegramMethod[Any]
+) -> None:
+    """Groups have their own limit (the staff outbox keeps it); channels by username and calls without a chat pass."""
+    middleware, telegram = paced(chats), FakeTelegram()
+    calls = [await call(middleware, telegram, method) for _ in range(6)]
+    await settle()
+    assert done(calls) == 6
+    assert len(chats) == 0
+
+
+async def test_a_broadcast_send_waiting_for_a_bulk_slot_keeps_no_reply_waiting(
+    pacer: Pacer, chats: ChatPace, clock: FakeClock
+) -> None:
+    """A bulk send takes its global slot before its chat's turn: held by a 429, it does not keep the person's own
+    replies waiting behind it."""
+    middleware, telegram = PaceSends(pacer, chats=chats), FakeTelegram()
+    pacer.hold(8 * INTERVAL)
+    with in_lane(Lane.BULK):
+        bulk = await call(middleware, telegram, SendMessage(chat_id=1, text="news"))
+    reply = await call(middleware, telegram, SendMessage(chat_id=1, text="reply"))
+    await settle()
+    assert reply.done()
+    assert not bulk.done()
+    await clock.advance(9 * INTERVAL)
+    assert bulk.done()
+    assert telegram.calls == ["sendMessage", "sendMessage"]
+
+
+async def test_a_call_given_up_while_waiting_for_its_chat_costs_nothing(chats: ChatPace, clock: FakeClock) -> None:
+    """A call cancelled while it waits for its chat's token is not charged: the next one goes when it would have."""
+    middleware, telegram = paced(chats), FakeTelegram()
+    for _ in range(3):
+        assert (await call(middleware, telegram, send(1))).done()
+    gone = await call(middleware, telegram, send(1))
+    last = await call(middleware, telegram, send(1))
+    gone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    await clock.advance(CHAT_INTERVAL)
+    assert last.done()
+    assert len(telegram.calls) == 4
+
+
+async def test_idle_chats_are_forgotten(chats: ChatPace, clock: FakeClock) -> None:
+    """Writing to 1,000 people one after another keeps the buckets of only the last few dozen: memory stays flat."""
+    middleware, telegram = paced(chats), FakeTelegram()
+    for chat_id in range(1, 1001):
+        await (await call(middleware, telegram, send(chat_id)))
+        clock.now += CHAT_INTERVAL / 8
+    assert len(chats) <= 128
+    assert len(telegram.calls) == 1000
+
+
+def test_the_per_chat_rate_and_burst_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        ChatPace(0, 3)
+    with pytest.raises(ValueError, match="burst"):
+        ChatPace(1, 0)

@@ -15,6 +15,12 @@ inside Telegram's one-second burst), and idle time is never saved up into a burs
 
 A task picks its lane with `in_lane` (a context variable, inherited by the tasks it creates). Paid broadcasts
 (`allow_paid_broadcast`, up to 1,000 a second) are metered by a pacer of their own.
+
+Telegram also lets one private chat receive only about one message a second, after a burst of about three. `ChatPace`
+keeps that limit, a token bucket per private chat: a call first waits for its own chat's token, and only then for a
+global slot, so a person waiting on their own chat's pace holds no slot and nobody else waits behind them. Calls
+to one chat go one at a time, in order, and each is charged when Telegram has answered it: a call spends its token
+no earlier than Telegram received it, whatever the network and the global queue did to its timing.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ import enum
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
@@ -155,16 +162,89 @@ class Pacer:
                     await self._changed.wait()
 
 
-class PaceSends(BaseRequestMiddleware):
-    """The request middleware that makes every metered call wait for a slot from the process's pacers.
+@dataclass
+class _ChatBucket:
+    """One private chat's bucket, as the time its next token is due (GCRA's "theoretical arrival time")."""
 
-    Paid broadcast messages (`allow_paid_broadcast`) are metered by `paid`, Telegram's separate, higher limit;
-    everything else by `free`.
+    due: float = -math.inf
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # calls holding or waiting for the turn: a bucket in use is never forgotten
+
+
+class ChatPace:
+    """Telegram's per-chat limit: `burst` calls at once into one private chat, then `rate` a second.
+
+    A token bucket per chat (chat_id > 0), kept as the moment its next token is due: a call may go once that moment
+    is no more than `burst - 1` intervals away. Calls to one chat take turns (first come, first served), and each
+    is charged when it is over. Buckets of idle chats (full again, nobody waiting) are forgotten now and then, so
+    memory follows the chats active in the last few seconds, not every chat ever written to.
     """
 
-    def __init__(self, free: Pacer, paid: Pacer | None = None) -> None:
+    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("the per-chat rate must be positive and the burst at least 1")
+        self.interval = 1.0 / rate
+        self.burst = burst
+        self._slack = (burst - 1) * self.interval
+        self._clock = clock
+        self._chats: dict[int, _ChatBucket] = {}
+        self._sweep_at = 64
+
+    def __len__(self) -> int:
+        """How many chats' buckets are kept."""
+        return len(self._chats)
+
+    def wait(self, chat_id: int) -> float:
+        """Seconds until `chat_id` has a token (0: now), not counting calls queued for its turn."""
+        chat = self._chats.get(chat_id)
+        return 0.0 if chat is None else max(0.0, chat.due - self._slack - self._clock())
+
+    @contextlib.asynccontextmanager
+    async def turn(self, chat_id: int) -> AsyncIterator[None]:
+        """Wait for this chat's turn and token; the block is the call, charged to the chat when the block ends.
+
+        Groups, channels and usernames (chat_id <= 0 or not a number) are not metered here.
+        """
+        if chat_id <= 0:
+            yield
+            return
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            if len(self._chats) >= self._sweep_at:
+                self._forget_idle()
+            chat = self._chats[chat_id] = _ChatBucket()
+        chat.users += 1
+        try:
+            async with chat.turn:
+                # A time on the clock, not a condition another task sets: sleep until it, and look again (a sleep
+                # may end a hair early, and tests run a clock of their own).
+                while (delay := chat.due - self._slack - self._clock()) > 0:  # noqa: ASYNC110
+                    await asyncio.sleep(delay)
+                try:
+                    yield
+                finally:
+                    chat.due = max(chat.due, self._clock()) + self.interval
+        finally:
+            chat.users -= 1
+
+    def _forget_idle(self) -> None:
+        now = self._clock()
+        for chat_id in [c for c, chat in self._chats.items() if not chat.users and chat.due <= now]:
+            del self._chats[chat_id]
+        self._sweep_at = max(64, 2 * len(self._chats))
+
+
+class PaceSends(BaseRequestMiddleware):
+    """The request middleware that makes every metered call wait for its chat's token, then a global slot.
+
+    Paid broadcast messages (`allow_paid_broadcast`) take their slot from `paid`, Telegram's separate, higher
+    limit; everything else from `free`. The per-chat limit (`chats`) holds for both.
+    """
+
+    def __init__(self, free: Pacer, paid: Pacer | None = None, chats: ChatPace | None = None) -> None:
         self.free = free
         self.paid = paid
+        self.chats = chats
 
     async def __call__(
         self,
@@ -172,8 +252,22 @@ class PaceSends(BaseRequestMiddleware):
         bot: Bot,
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
-        if method.__api_method__ in METERED and not _prepaced.get():
-            paid = self.paid is not None and getattr(method, "allow_paid_broadcast", None) is True
-            pacer = self.paid if paid and self.paid is not None else self.free
+        if method.__api_method__ not in METERED or _prepaced.get():
+            return await make_request(bot, method)
+        paid = self.paid is not None and getattr(method, "allow_paid_broadcast", None) is True
+        pacer = self.paid if paid and self.paid is not None else self.free
+        chat_id = getattr(method, "chat_id", None)
+        if self.chats is None or not isinstance(chat_id, int) or chat_id <= 0:
             await pacer.slot(_lane.get())
-        return await make_request(bot, method)
+            return await make_request(bot, method)
+        lane = _lane.get()
+        if lane is Lane.BULK:
+            # A bulk slot can be long in coming (people first, holds after a 429): waiting for it while holding the
+            # chat's turn would keep that person's replies waiting on the broadcast. The slot is a moment, so
+            # taking it first and then waiting for the chat costs nobody anything but that one slot.
+            await pacer.slot(lane)
+            async with self.chats.turn(chat_id):
+                return await make_request(bot, method)
+        async with self.chats.turn(chat_id):
+            await pacer.slot(lane)
+            return await make_request(bot, method)

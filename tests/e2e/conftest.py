@@ -33,10 +33,42 @@ def with_answers(**changes: str) -> list[tuple[str, str]]:
     return [(q, changes.get(q, o)) for q, o in ELIGIBLE]
 
 
+#: Telegram's flood control, on in every e2e test: 30 sends a second in all, 20 a minute into a group, and per private
+#: chat a burst of 3 and then a steady rate. The per-chat rate runs ten times faster than Telegram's one a second (and
+#: the bot is told so), so the suite stays quick while a bot that did not pace a chat still meets 429 at once.
+#: tests/e2e/test_pace_e2e.py runs Telegram's real one a second.
+GLOBAL_PER_SECOND = 30
+PER_GROUP_PER_MINUTE = 20
+PER_CHAT_PER_SECOND = 10.0
+PER_CHAT_BURST = 3
+
+
+def telegram_limits(server: FakeBotAPI, *, per_group: int = PER_GROUP_PER_MINUTE, group_window: float = 60.0) -> None:
+    """Turn on the e2e flood control; a test that scales the bot's group limit scales the fake's with it."""
+    server.set_rate_limits(
+        global_per_second=GLOBAL_PER_SECOND,
+        per_chat_per_second=PER_CHAT_PER_SECOND,
+        per_chat_burst=PER_CHAT_BURST,
+        per_group_per_minute=per_group,
+        group_window_seconds=group_window,
+    )
+
+
+#: The per-chat pace the bot is told, for a bot started as its own process.
+PACE_ENV = {"PRIVATE_CHAT_RATE": str(PER_CHAT_PER_SECOND), "PRIVATE_CHAT_BURST": str(PER_CHAT_BURST)}
+
+
 @pytest.fixture
 async def server() -> AsyncIterator[FakeBotAPI]:
+    """The fake Bot API with Telegram's limits on; at the end, the bot must have met no 429 from them.
+
+    Faults a test injects (`fail_next(..., 429)`) are not flood control and do not count; a test that turns the
+    limits down on purpose sets `server.stats.rate_limited = 0` once it has checked what it expects."""
     async with FakeBotAPI() as fake:
+        telegram_limits(fake)
         yield fake
+        refused = [call.summary() for call in fake.calls if call.status == 429]
+        assert fake.stats.rate_limited == 0, f"the bot went past Telegram's limits: {refused}"
 
 
 #: Scripted people answer the moment a reply lands, far faster than anyone reads and taps: flood control would cut
@@ -52,6 +84,8 @@ def settings_for(server: FakeBotAPI, database: Path) -> Settings:
         database_url=f"sqlite+aiosqlite:///{database}",
         polling_timeout=2,
         flood_burst=UNLIMITED_FLOOD,
+        private_chat_rate=PER_CHAT_PER_SECOND,
+        private_chat_burst=PER_CHAT_BURST,
     )
 
 
@@ -113,6 +147,7 @@ def bot_process(server: FakeBotAPI, tmp_path: Path) -> Iterator[BotProcess]:
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'puente.db'}",
         "POLLING_TIMEOUT": "2",
         "FLOOD_BURST": str(UNLIMITED_FLOOD),
+        **PACE_ENV,
         "LOG_LEVEL": "WARNING",
     }
     handle = BotProcess(env, log=tmp_path / "bot.log")

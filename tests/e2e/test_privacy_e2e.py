@@ -31,7 +31,7 @@ from bot.storage.referrals import Referrals
 from bot.storage.tables import participants, tickets
 from bot.texts import T
 from flows.engine import OptionView, Session
-from tests.e2e.conftest import BotProcess, answer, begin, settings_for, with_answers
+from tests.e2e.conftest import PACE_ENV, BotProcess, answer, begin, settings_for, with_answers
 from tests.e2e.test_referrals_e2e import organisation, referral_id, share_with
 from tests.fakebotapi import FakeBotAPI, FakeUser
 from tests.fakebotapi.chat import ChatMessage
@@ -216,6 +216,7 @@ async def test_process_logs_at_debug_carry_nothing_personal(server: FakeBotAPI, 
         "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
         "POLLING_TIMEOUT": "2",
         "FLOOD_BURST": "1000000",  # a scripted person taps faster than anyone reads
+        **PACE_ENV,  # the fake's per-chat limit, scaled: the bot keeps to it
         "LOG_LEVEL": "DEBUG",
         "LOG_ID_SECRET": SECRET,
         "ADMIN_IDS": str(ADMIN_ID),

@@ -31,7 +31,7 @@ from bot.storage import open_store
 from bot.storage.broadcasts import Broadcasts, Version
 from bot.storage.referrals import Referrals
 from bot.texts import T
-from tests.e2e.conftest import begin, settings_for
+from tests.e2e.conftest import begin, settings_for, telegram_limits
 from tests.e2e.test_referrals_e2e import finish_without_supporter, organisation, referral_id, share_with
 from tests.fakebotapi import ChatMessage, FakeBotAPI, FakeUser
 from tests.fakebotapi.group import FakeGroup, FakeMember, FakeTopic
@@ -224,6 +224,7 @@ async def build_world(server: FakeBotAPI, core: Core, tmp_path: Path) -> World:
             "office_hours": "mon-sun 00:00-23:59",
         }
     )
+    telegram_limits(server, per_group=200, group_window=1.0)  # the group limit scaled as the bot is told
     store = await open_store(f"sqlite+aiosqlite:///{database}")
     try:
         now = utc_now()
@@ -274,6 +275,7 @@ async def build_world(server: FakeBotAPI, core: Core, tmp_path: Path) -> World:
     world.ticket_card = await world.topic.wait_for(lambda m: m.text.startswith("🎫"))
     world.victim = victim
     await world.outbox_drained()
+    await victim.wait_idle(quiet=0.5)  # the replies to their last tap, paced, have all arrived
     return world
 
 

@@ -894,9 +894,7 @@ class FakeBotAPI:
         if self._per_chat_rate and chat.type == "private":  # groups: per_group_per_minute
             bucket = self._chat_buckets.get(chat.id)
             if bucket is None:
-                bucket = self._chat_buckets[chat.id] = _TokenBucket.full(
-                    self._per_chat_rate, now, self._per_chat_burst
-                )
+                bucket = self._chat_buckets[chat.id] = _TokenBucket.full(self._per_chat_rate, now, self._per_chat_burst)
             buckets.append(bucket)
         window: _SlidingWindow | None = None
         if self._group_limit is not None and chat.is_group:
