@@ -9,7 +9,7 @@ delivered). No name, username or phone number is kept, so none is shown.
 from __future__ import annotations
 
 from bot.i18n import Translator
-from bot.outgoing import Outgoing
+from bot.outgoing import READABLE, Outgoing, split_text
 from bot.render import Renderer
 from bot.storage import Participant
 from bot.storage.broadcasts import Broadcasts
@@ -36,7 +36,11 @@ class Access:
         self.tickets = tickets
         self.broadcasts = broadcasts
 
-    async def screen(self, participant: Participant) -> Outgoing:
+    async def screen(self, participant: Participant) -> tuple[Outgoing, ...]:
+        """Everything kept about the person, in as many short messages as it takes (cut between paragraphs)."""
+        return tuple(Outgoing(piece) for piece in split_text(await self.text(participant), READABLE))
+
+    async def text(self, participant: Participant) -> str:
         lang = participant.language
         lines = [
             self.tr.text(lang, T.MYDATA_TITLE),
@@ -59,7 +63,7 @@ class Access:
             if received := await self.broadcasts.received(participant.user_id):
                 lines.append(self.tr.text(lang, T.MYDATA_NEWS_RECEIVED, count=received))
         lines += ["", self.tr.text(lang, T.MYDATA_NOTHING_ELSE, days=self.retention_days)]
-        return Outgoing("\n".join(lines))
+        return "\n".join(lines)
 
     async def _requests(self, participant: Participant) -> list[str]:
         """One line per organisation they asked: its name and where the request stands."""

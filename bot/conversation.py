@@ -38,6 +38,7 @@ from bot.intents import (
     ShowMyData,
     ShowOrganisations,
     ShowPrivacy,
+    ShowResult,
     Start,
     StartOver,
     StopUpdates,
@@ -49,17 +50,25 @@ from bot.intents import (
 from bot.logs import hashed
 from bot.outgoing import Button, Outgoing, Reply
 from bot.programs import Programs
-from bot.render import Renderer
+from bot.render import NextSteps, Renderer
 from bot.storage import Erasure, Participant, Store
 from bot.texts import T
 from flows import engine
 from flows.engine import AnswerRecorded, NotCurrent, OutcomeReached, QuestionAsked
 from flows.loader import Program
 from flows.migrate import RulesChanged, carry_over
-from flows.replies import BACK, Vocabulary, match_option
+from flows.replies import BACK, DateProblem, Vocabulary, match_date, match_option
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
+
+#: What a person is told when the date they typed answers nothing; the question and its buttons follow.
+DATE_PROBLEMS: dict[DateProblem, T] = {
+    DateProblem.UNREADABLE: T.DATE_UNREADABLE,
+    DateProblem.FUTURE: T.DATE_FUTURE,
+    DateProblem.AMBIGUOUS: T.DATE_AMBIGUOUS,
+    DateProblem.DAY_NEEDED: T.DATE_DAY_NEEDED,
+}
 
 
 @dataclass(frozen=True)
@@ -157,11 +166,11 @@ class Conversation:
             case Help():
                 return Reply((self._help(self.default_language),))
             case ShowPrivacy():
-                return Reply((self._privacy(self.default_language),))
+                return Reply(self._privacy(self.default_language))
             case AskDelete() | ConfirmDelete() | ShowMyData():
-                return Reply((Outgoing(self.tr.text(self.default_language, T.DELETE_NOTHING)),))
+                return Reply((self._in_every_language(T.DELETE_NOTHING),))
             case StopUpdates() | Subscribe():
-                return Reply((Outgoing(self.tr.text(self.default_language, T.UPDATES_NOTHING)),))
+                return Reply((self._in_every_language(T.UPDATES_NOTHING),))
             case Start(language_hint=hint):
                 return Reply((self.render.language_picker(known_language(hint, self.tr.languages)),))
         # Anything else before consent (a stale button, text, a sticker): offer the languages again.
@@ -186,8 +195,13 @@ class Conversation:
                 return await self._step(participant, engine.Show(), update_id)
             case AskLanguage():
                 return Reply((self.render.language_picker(lang),))
+            case Answer() if session.finished and engine.fits(self.program, session):
+                # A button from a question of before: where their result is, not the whole result again.
+                return Reply((self._after_result(participant),), toast=self.tr.text(lang, T.NOT_CURRENT))
             case Answer(question_id=q, option_id=o):
                 return await self._step(participant, engine.Choose(q, o), update_id)
+            case ShowResult():
+                return await self._step(participant, engine.Show(), update_id, quiet=True)
             case GoBack():
                 return await self._step(participant, engine.Back(), update_id)
             case StartOver():
@@ -195,16 +209,16 @@ class Conversation:
             case Typed(text=text):
                 return await self._typed(participant, text, update_id)
             case Media():
-                if session.finished:
-                    return Reply((Outgoing(f"{self.tr.text(lang, T.MEDIA)}\n\n{self.tr.text(lang, T.FINISHED)}"),))
+                if session.finished and engine.fits(self.program, session):
+                    return Reply(self._prefaced(lang, T.MEDIA, (self._after_result(participant),)))
                 reply = await self._step(participant, engine.Show(), update_id, quiet=True)
                 return replace(reply, messages=self._prefaced(lang, T.MEDIA, reply.messages))
             case Help():
                 return Reply((self._help(lang),))
             case ShowPrivacy():
-                return Reply((self._privacy(lang),))
+                return Reply(self._privacy(lang))
             case ShowMyData():
-                return Reply((await self.access.screen(participant),))
+                return Reply(await self.access.screen(participant))
             case AskDelete():
                 return Reply((self._delete_prompt(lang),))
             case ConfirmDelete(confirmed=True):
@@ -277,14 +291,20 @@ class Conversation:
         if not engine.fits(self.program, session):
             return await self._step(participant, engine.Show(), update_id)
         if session.node is None:
-            return Reply((Outgoing(self.tr.text(lang, T.FINISHED)),))
+            return Reply((self._after_result(participant),))
         question = self.program.questionnaire.question(session.node)
-        _, shown = engine.step(self.program, session, engine.Show(), self.clock().date())
+        today = self.clock().date()
+        _, shown = engine.step(self.program, session, engine.Show(), today)
         asked = next(e for e in shown if isinstance(e, QuestionAsked))
         labels = [(o.id, self.render.option_label(lang, o)) for o in asked.options]
-        choice = match_option(text, labels, lang, self.vocabulary)
+        choice = match_option(text, labels, lang, self.vocabulary) or match_date(
+            text, question, lang, self.vocabulary, today
+        )
         if choice == BACK:
             return await self._step(participant, engine.Back(), update_id)
+        if isinstance(choice, DateProblem):
+            reply = await self._step(participant, engine.Show(), update_id, quiet=True)
+            return replace(reply, messages=self._prefaced(lang, DATE_PROBLEMS[choice], reply.messages))
         if choice is None:
             return await self._step(participant, engine.Unclear(), update_id, quiet=True)
         return await self._step(participant, engine.Choose(question.id, choice), update_id)
@@ -314,8 +334,7 @@ class Conversation:
         if any(isinstance(e, OutcomeReached) for e in events):
             if self.connector is not None and self.connector.wanted_after(changed):
                 messages += await self.connector.offer(changed)
-            human = ((Button(self.tr.text(lang, T.HANDOFF_BUTTON), AskHuman()),),) if self.handoff else ()
-            messages.append(Outgoing(self.tr.text(lang, T.RESULT_NEXT), human))
+            messages.append(self.render.next_steps(lang, self._situation(changed)))
         recorded = next((e for e in events if isinstance(e, AnswerRecorded)), None)
         stale = any(isinstance(e, NotCurrent) for e in events)
         return Reply(
@@ -324,11 +343,27 @@ class Conversation:
             toast=self.tr.text(lang, T.NOT_CURRENT) if stale else None,
         )
 
+    def _situation(self, participant: Participant) -> NextSteps:
+        return NextSteps(
+            outcome=participant.outcome or "needs_review",
+            has_supporter=participant.session.answers.get("supporter") == "yes",
+            human=self.handoff is not None,
+            organisations=self.connector is not None,
+        )
+
+    def _after_result(self, participant: Participant) -> Outgoing:
+        """For someone who already has their result: where it is, and what they can do now."""
+        return self.render.next_steps(participant.language, self._situation(participant), again=True)
+
     # ------------------------------------------------------------------ small screens
 
-    def _privacy(self, lang: str) -> Outgoing:
-        """/privacy: what is kept, why, who sees it, for how long."""
-        return Outgoing(self.tr.text(lang, T.PRIVACY_TEXT, days=self.retention_days))
+    def _privacy(self, lang: str) -> tuple[Outgoing, ...]:
+        """/privacy: what is kept, why and who sees it; then for how long, and the person's rights (two short
+        messages rather than one long one)."""
+        return (
+            Outgoing(self.tr.text(lang, T.PRIVACY_TEXT)),
+            Outgoing(self.tr.text(lang, T.PRIVACY_RIGHTS, days=self.retention_days)),
+        )
 
     def _help(self, lang: str) -> Outgoing:
         program = self.tr.text(lang, self.program.ruleset.program)
@@ -345,6 +380,11 @@ class Conversation:
 
     def _closing_delete(self, lang: str, key: T) -> Reply:
         return Reply((Outgoing(self.tr.text(lang, key)),), edit_source=self.tr.text(lang, T.DELETE_CONFIRM))
+
+    def _in_every_language(self, key: T) -> Outgoing:
+        """A short answer to someone the bot keeps nothing about, so not even their language (after /delete, say):
+        in each language, each in its own words, as the language picker does."""
+        return Outgoing("\n\n".join(self.tr.text(lang, key) for lang in self.tr.languages))
 
     def _picked(self, lang: str) -> str:
         return f"🌐 {self.tr.text(lang, T.LANG_NAME)}"

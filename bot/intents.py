@@ -51,6 +51,11 @@ class StartOver:
 
 
 @dataclass(frozen=True)
+class ShowResult:
+    """The "See my result again" button: the whole result, once more."""
+
+
+@dataclass(frozen=True)
 class Typed:
     """Free text, mapped to an option of the current question if it can be."""
 
@@ -179,6 +184,7 @@ Intent = (
     | Answer
     | GoBack
     | StartOver
+    | ShowResult
     | Typed
     | Media
     | Help

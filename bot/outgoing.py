@@ -10,6 +10,9 @@ from bot.intents import Intent
 #: Telegram refuses longer texts, and longer captions under a photo or document.
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
+#: What a person reads comfortably in one message on a small phone: texts are written to stay under it (a test
+#: checks every catalog), and the renderer joins short messages only up to it.
+READABLE = 700
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     rest = text
     while len(rest) > limit:
         window = rest[:limit]
-        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
+        # The last paragraph break that leaves a fair piece, else the last line break, else the last space.
+        cut = next((at for sep in ("\n\n", "\n", " ") if (at := window.rfind(sep)) > limit // 3), -1)
         if cut <= 0:
             cut = limit
         pieces.append(rest[:cut].rstrip())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from bot.i18n import Translator
-from bot.intents import Answer, ChooseLanguage, Consent, GoBack
-from bot.outgoing import Button, Outgoing, split_text
+from bot.intents import Answer, AskHuman, ChooseLanguage, Consent, GoBack, ShowOrganisations, ShowResult, StartOver
+from bot.outgoing import READABLE, Button, Outgoing, split_text
 from bot.programs import Programs
 from bot.texts import T
 from flows.engine import (
@@ -56,6 +57,7 @@ class Renderer:
         """Messages for the events, in order; `preface` leads into the first one."""
         out: list[Outgoing] = []
         lead = [preface] if preface else []
+        joining = False
         for event in events:
             if isinstance(event, RulesChanged):
                 lead.append(self.rules_changed(language, event))
@@ -69,7 +71,13 @@ class Renderer:
             if lead:
                 message = Outgoing("\n\n".join([*lead, message.text]), message.buttons)
                 lead = []
+            if isinstance(event, InfoShown) and joining and _joinable(out[-1], message):
+                # Explanations after a result share a message while it stays short: fewer messages to wait
+                # for on a slow network, and fewer to pace at Telegram's one a second.
+                out[-1] = Outgoing(f"{out[-1].text}\n\n{message.text}")
+                continue
             out.extend(_fit(message))
+            joining = isinstance(event, InfoShown)  # explanations join each other, never the verdict
         if lead:
             out.append(Outgoing("\n\n".join(lead)))
         return out
@@ -117,7 +125,8 @@ class Renderer:
         raise TypeError(f"no rendering for {event!r}")
 
     def _question(self, language: str, event: QuestionAsked) -> Outgoing:
-        progress = self.tr.text(language, T.QUESTION_PROGRESS, number=event.number, total=event.total)
+        key = T.QUESTION_PROGRESS if event.left else T.QUESTION_PROGRESS_LAST
+        progress = self.tr.text(language, key, number=event.number, left=event.left)
         rows: list[tuple[Button, ...]] = [
             (Button(self.option_label(language, o), Answer(event.question_id, o.id)),) for o in event.options
         ]
@@ -138,11 +147,27 @@ class Renderer:
                 parts.append(f"{self.tr.text(language, T.RESULT_UNCERTAIN)}\n{bullets(verdict.uncertain)}")
         elif verdict.outcome == "needs_review":
             parts.append(bullets(verdict.uncertain))
-            parts.append(self.tr.text(language, T.RESULT_REVIEW_NEXT))
         if verdict.pending:
             parts.append(f"{self.tr.text(language, T.RESULT_PENDING)}\n{bullets(verdict.pending)}")
         parts.append(self.tr.text(language, T.RULES_AS_OF, date=event.rules_as_of))
         return "\n\n".join(parts)
+
+    def next_steps(self, language: str, situation: NextSteps, *, again: bool = False) -> Outgoing:
+        """The last message of a result: what the person can do now, with a button for each choice.
+
+        `again`: said to someone who already has their result (a stale tap, a typed word): where it is, and
+        a button to see it again instead of the whole result resent.
+        """
+        text = self.tr.text(language, T.RESULT_ABOVE if again else _NEXT_TEXTS[situation.key])
+        rows: list[tuple[Button, ...]] = []
+        if again:
+            rows.append((Button(self.tr.text(language, T.BUTTON_RESULT), ShowResult()),))
+        if situation.human:
+            rows.append((Button(self.tr.text(language, T.HANDOFF_BUTTON), AskHuman()),))
+        if situation.organisations:
+            rows.append((Button(self.tr.text(language, T.BUTTON_ORGANISATIONS), ShowOrganisations()),))
+        rows.append((Button(self.tr.text(language, T.BUTTON_RESTART), StartOver()),))
+        return Outgoing(text, tuple(rows))
 
     # ---- screens that come before the questionnaire (no stored state yet)
 
@@ -163,6 +188,41 @@ class Renderer:
                 (Button(self.tr.text(language, T.PRIVACY_DECLINE), Consent(language, accepted=False)),),
             ),
         )
+
+
+@dataclass(frozen=True)
+class NextSteps:
+    """What decides a result's next steps: the outcome, and what this bot can offer."""
+
+    outcome: str
+    #: Likely eligible with a supporter already: the next step is theirs to take.
+    has_supporter: bool = False
+    #: A staff group answers /human.
+    human: bool = False
+    #: A directory of organisations exists.
+    organisations: bool = False
+
+    @property
+    def key(self) -> str:
+        if self.outcome == "likely_eligible":
+            return "likely_eligible" if self.has_supporter else "find_supporter"
+        return self.outcome
+
+
+#: The text of each situation's next step.
+_NEXT_TEXTS: dict[str, T] = {
+    "likely_eligible": T.NEXT_ELIGIBLE,
+    "find_supporter": T.NEXT_FIND_SUPPORTER,
+    "needs_review": T.NEXT_REVIEW,
+    "not_eligible": T.NEXT_NOT_ELIGIBLE,
+    "another_route": T.NEXT_ANOTHER_ROUTE,
+}
+
+
+def _joinable(previous: Outgoing, message: Outgoing) -> bool:
+    """Whether `message` can go at the end of `previous`: both plain text, neither with buttons, still short."""
+    plain = not (previous.buttons or message.buttons or previous.attachment or previous.file or message.file)
+    return plain and len(previous.text) + 2 + len(message.text) <= READABLE
 
 
 def _fit(message: Outgoing) -> list[Outgoing]:

@@ -14,6 +14,7 @@ class T(StrEnum):
     PRIVACY_DECLINE = "privacy.decline"
     PRIVACY_DECLINED = "privacy.declined"
     PRIVACY_TEXT = "privacy.text"
+    PRIVACY_RIGHTS = "privacy.rights"
     MYDATA_TITLE = "mydata.title"
     MYDATA_LANGUAGE = "mydata.language"
     MYDATA_SINCE = "mydata.since"
@@ -27,6 +28,7 @@ class T(StrEnum):
     MYDATA_NEWS_RECEIVED = "mydata.news_received"
     MYDATA_NOTHING_ELSE = "mydata.nothing_else"
     QUESTION_PROGRESS = "question.progress"
+    QUESTION_PROGRESS_LAST = "question.progress_last"
     BUTTON_BACK = "button.back"
     ANSWER_CHOSEN = "answer.chosen"
     NOT_UNDERSTOOD = "reply.not_understood"
@@ -34,14 +36,24 @@ class T(StrEnum):
     AT_FIRST = "reply.at_first"
     RESTARTED = "reply.restarted"
     MEDIA = "reply.media"
-    FINISHED = "reply.finished"
+    DATE_UNREADABLE = "reply.date_unreadable"
+    DATE_FUTURE = "reply.date_future"
+    DATE_AMBIGUOUS = "reply.date_ambiguous"
+    DATE_DAY_NEEDED = "reply.date_day_needed"
     ERROR = "reply.error"
     SLOW_DOWN = "reply.slow_down"
     RULES_AS_OF = "result.rules_as_of"
     RESULT_UNCERTAIN = "result.uncertain"
     RESULT_PENDING = "result.pending"
-    RESULT_REVIEW_NEXT = "result.review_next"
-    RESULT_NEXT = "result.next"
+    RESULT_ABOVE = "result.above"
+    NEXT_ELIGIBLE = "next.likely_eligible"
+    NEXT_FIND_SUPPORTER = "next.find_supporter"
+    NEXT_REVIEW = "next.needs_review"
+    NEXT_NOT_ELIGIBLE = "next.not_eligible"
+    NEXT_ANOTHER_ROUTE = "next.another_route"
+    BUTTON_RESULT = "button.result"
+    BUTTON_ORGANISATIONS = "button.organisations"
+    BUTTON_RESTART = "button.restart"
     HELP = "help.text"
     DELETE_CONFIRM = "delete.confirm"
     DELETE_YES = "delete.yes"
@@ -207,7 +219,7 @@ class T(StrEnum):
 #: Telegram commands, in menu order, each described by `cmd.<name>`.
 COMMANDS = (
     "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "mydata", "stop", "subscribe",
-    "delete",
+    "delete", "bot",
 )  # fmt: skip
 
 MONTHS = tuple(f"date.month.{n}" for n in range(1, 13))

@@ -104,9 +104,10 @@ class QuestionAsked:
     question_id: str
     text: str
     options: tuple[OptionView, ...]
-    #: 1-based position, and the most questions this path can still have: "3 of 15".
+    #: 1-based position on the path taken, and the most questions that can still follow this one: "Question 3 ·
+    #: 9 more at most". A total ("3 of 15") would jump whenever an answer skips questions; this only counts down.
     number: int
-    total: int
+    left: int
     can_go_back: bool
 
 
@@ -251,7 +252,7 @@ def shown(program: Program, today: dt.date, session: Session) -> list[Event]:
             text=question.text,
             options=tuple(OptionView(o.id, o.text, o.date) for o in question.options if offered(o, today)),
             number=number,
-            total=len(session.history) + program.longest_path[question.id],
+            left=program.longest_path[question.id] - 1,
             can_go_back=bool(session.history),
         )
     ]

@@ -82,6 +82,7 @@ class Program:
             keys.update(o.text for o in q.options)
         keys.update(r.text for r in self.ruleset.scope)
         keys.update(r.text for r in self.ruleset.rules)
+        keys.update(t for r in self.ruleset.rules for t in (r.unknown_text, r.doubt_text) if t is not None)
         for follow in (*self.ruleset.outcomes.values(), *self.ruleset.routes.values()):
             keys.add(follow.text)
             keys.update(explanation.text for explanation in follow.then)
@@ -274,6 +275,8 @@ def _check_ruleset(path: Path, rs: Ruleset, qn: Questionnaire) -> None:
         for cond in conditions:
             if cond is not None:
                 _check_references(path, rule.id, cond, qn)
+    for rule in rs.rules:
+        _check_reason_texts(path, rule, qn)
     for scope in rs.scope:
         if scope.route not in rs.routes:
             raise FlowError(path, scope.id, f"route '{scope.route}' has no entry under routes")
@@ -286,6 +289,17 @@ def _check_ruleset(path: Path, rs: Ruleset, qn: Questionnaire) -> None:
     missing = [o for o in OUTCOMES if o not in rs.outcomes]
     if missing:
         raise FlowError(path, None, f"outcomes lack {missing}")
+
+
+def _check_reason_texts(path: Path, rule: Rule, qn: Questionnaire) -> None:
+    """A rule that can be left open by "I don't know" says so in words of its own, and so does a doubtful one:
+    its `text` states a fact, which an unknown answer never is."""
+    if rule.doubtful_when is not None and rule.doubt_text is None:
+        raise FlowError(path, rule.id, "has doubtful_when but no doubt_text for what the person reads then")
+    asked = {question_id for question_id, _ in rule.fails_when.references()}
+    unknowable = sorted(q for q in asked if any(o.unknown for o in qn.question(q).options))
+    if unknowable and rule.unknown_text is None:
+        raise FlowError(path, rule.id, f'reads {unknowable}, which offer "I don\'t know", but has no unknown_text')
 
 
 def _check_texts(folder: Path, program: Program, known_texts: Mapping[str, Iterable[str]]) -> None:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from flows.directory import ANY, Offer, Organisation
 
 _MASK64 = (1 << 64) - 1
+#: Places the questionnaire names that the directory does not: an organisation serving "elsewhere" (any country
+#: but Mexico, Panama and the US) serves them, as it did before the questionnaire named them.
+_DIRECTORY_REGION = {"colombia": "elsewhere", "venezuela": "elsewhere"}
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 
@@ -25,7 +28,8 @@ class Seeker:
     language: str
     #: The answer to "nationality": venezuelan, family, or another id (served only by organisations serving `any`).
     nationality: str
-    #: The answer to "Where are you now?" (mexico, panama, elsewhere, usa); None when not asked or not answered.
+    #: The answer to "Where are you now?" (colombia, venezuela, mexico, panama, usa, elsewhere); None when not asked
+    #: or not answered.
     region: str | None
     needs: frozenset[Offer]
 
@@ -59,7 +63,7 @@ def _can_help(org: Organisation, person: Seeker, used: int) -> bool:
         and org.weekly_capacity - used > 0
         and person.language in org.languages
         and _serves(org.nationalities, person.nationality)
-        and _serves(org.regions, person.region)
+        and _serves(org.regions, _DIRECTORY_REGION.get(person.region or "", person.region))
         and not person.needs.isdisjoint(org.offers)
     )
 

@@ -98,11 +98,18 @@ class Rule(_Frozen):
     """A bar or a criterion; it fails when `fails_when` holds."""
 
     id: str
+    #: What the person reads when the rule rules them out (or, `pending`, the step still to take).
     text: str
     source: str
     date: dt.date
     fails_when: Condition
     doubtful_when: Condition | None = None
+    #: What they read when an "I don't know" leaves the rule open: that they said they do not know, and that a
+    #: person should check. Never the `text`, which would state as a fact what they did not say. Required where
+    #: the rule reads a question that offers "I don't know" (the loader checks).
+    unknown_text: str | None = None
+    #: What they read when `doubtful_when` holds (an expired passport): required with `doubtful_when`.
+    doubt_text: str | None = None
     #: blocks: the person is ruled out. pending: a step still to take (the outcome stays likely eligible).
     #: review: the rule itself is not verified for this ruleset, so it is never stated as fact: where it would
     #: rule the person out, a person must look instead (needs review).

@@ -34,8 +34,8 @@ class Verdict:
     route: str | None = None
 
 
-def _reason(rule: Rule | ScopeRule) -> Reason:
-    return Reason(rule_id=rule.id, text=rule.text, date=rule.date)
+def _reason(rule: Rule | ScopeRule, text: str | None = None) -> Reason:
+    return Reason(rule_id=rule.id, text=text or rule.text, date=rule.date)
 
 
 def answer_lookup(program: Program, answers: Mapping[str, str]) -> Lookup:
@@ -70,8 +70,10 @@ def evaluate(program: Program, answers: Mapping[str, str]) -> Verdict:
         result = rule.fails_when.evaluate(lookup)
         if result is True:
             {"blocks": failed, "pending": pending, "review": uncertain}[rule.severity].append(_reason(rule))
-        elif result is None or (rule.doubtful_when is not None and rule.doubtful_when.evaluate(lookup) is not False):
-            uncertain.append(_reason(rule))
+        elif result is None:
+            uncertain.append(_reason(rule, rule.unknown_text))
+        elif rule.doubtful_when is not None and rule.doubtful_when.evaluate(lookup) is not False:
+            uncertain.append(_reason(rule, rule.doubt_text))
 
     outcome: Outcome = "not_eligible" if failed else "needs_review" if uncertain else "likely_eligible"
     return Verdict(outcome, failed=tuple(failed), uncertain=tuple(uncertain), pending=tuple(pending))

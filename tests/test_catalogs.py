@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -12,9 +13,9 @@ from babel.messages.pofile import read_po
 from bot.app import Core
 from bot.i18n import LANGUAGES, LOCALES_DIR, PLACEHOLDER, Translator
 from bot.intents import Answer
-from bot.outgoing import MAX_TEXT
+from bot.outgoing import MAX_TEXT, READABLE
 from bot.telegram.callbacks import pack
-from bot.texts import transport_keys
+from bot.texts import COMMANDS, transport_keys
 from flows.loader import PROGRAMS_DIR, Program, available_programs, load_program
 
 #: Every shipped program, not only the active one: a deployment may switch to any of them.
@@ -109,3 +110,26 @@ def test_translator_refuses_gaps(tmp_path: Path) -> None:
     translator = Translator({"es": {"a": "A"}, "en": {"a": "A", "b": "B"}})
     with pytest.raises(RuntimeError, match=r"es.*'b'"):
         translator.require({"a", "b"})
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_no_text_is_longer_than_a_phone_screen(lang: str) -> None:
+    """No catalog text is over READABLE (700) characters: about what a small phone shows without scrolling far."""
+    long = {m.id: len(m.string) for m in catalog(lang) if m.id and len(m.string) > READABLE}
+    assert long == {}
+
+
+#: Texts only staff and admins read: they name staff and admin commands, which are not in people's menu.
+STAFF_KEYS = ("admin.", "staff.", "bc.")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_commands_named_to_people_are_in_their_menu(lang: str) -> None:
+    """Every /command a person reads in their language is one registered in the command menu (COMMANDS)."""
+    named = {
+        (m.id, command)
+        for m in catalog(lang)
+        if m.id and not m.id.startswith(STAFF_KEYS)
+        for command in re.findall(r"(?<![\w/])/([a-z_]+)", m.string)
+    }
+    assert sorted((key, command) for key, command in named if command not in COMMANDS) == []

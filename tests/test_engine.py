@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from pathlib import Path
 
 from bot.app import Core
@@ -17,6 +18,8 @@ from flows.engine import (
     Restarted,
 )
 from flows.loader import Program, load_program
+from flows.verdict import evaluate
+from tests.e2e.conftest import ELIGIBLE
 
 TODAY = dt.date(2026, 11, 22)
 
@@ -102,18 +105,21 @@ def test_dates_that_cannot_have_happened_yet_are_not_offered(core: Core) -> None
 
 
 def test_progress_counts_up_and_never_promises_too_few(core: Core) -> None:
-    """ "Question n of N": n grows by one per answer and N never falls below the questions really left."""
-    session = engine.new_session(core.program)
-    session, events = engine.step(core.program, session, engine.Show(), TODAY)
-    seen = []
-    while not session.finished:
-        question = asked(events)
-        seen.append((question.number, question.total))
-        option = question.options[0].id
-        session, events = engine.step(core.program, session, engine.Choose(question.question_id, option), TODAY)
-    numbers = [n for n, _ in seen]
-    assert numbers == list(range(1, len(seen) + 1))
-    assert all(total >= len(seen) for _, total in seen)
+    """ "Question n · N more at most": n grows by one per answer; N only falls, and never below what is left."""
+    for pick in (0, -2, -1):  # first options, second-to-last ones, last ones: paths of different lengths
+        session = engine.new_session(core.program)
+        session, events = engine.step(core.program, session, engine.Show(), TODAY)
+        seen = []
+        while not session.finished:
+            question = asked(events)
+            seen.append((question.number, question.left))
+            option = question.options[pick].id
+            session, events = engine.step(core.program, session, engine.Choose(question.question_id, option), TODAY)
+        numbers = [n for n, _ in seen]
+        lefts = [left for _, left in seen]
+        assert numbers == list(range(1, len(seen) + 1))
+        assert all(left >= len(seen) - n for n, left in seen)
+        assert all(later < earlier for earlier, later in itertools.pairwise(lefts))
 
 
 def test_steps_are_deterministic(core: Core) -> None:
@@ -150,8 +156,8 @@ in_force_from: 2023-01-06
 sources: [{id: s, title: t, url: https://example.gov, date: 2023-01-06, grade: primary}]
 dates: {}
 rules:
-  - {id: UNSURE, text: reason.mx1_unverified, source: s, date: 2022-10-12, severity: review,
-     fails_when: {answer: nationality, is: cuban}}
+  - {id: UNSURE, text: reason.mx1_unverified, unknown_text: unknown.b1, source: s, date: 2022-10-12,
+     severity: review, fails_when: {answer: nationality, is: cuban}}
 outcomes:
   likely_eligible:
     text: outcome.likely_eligible_chnv
@@ -198,3 +204,15 @@ def test_an_unverified_rule_sends_to_review_and_never_rules_out(tmp_path: Path) 
     assert verdict.outcome == "needs_review"
     assert [r.rule_id for r in verdict.uncertain] == ["UNSURE"]
     assert verdict.failed == ()
+
+
+def test_an_i_dont_know_is_never_stated_as_a_fact(core: Core) -> None:
+    """Someone who does not know about a removal order reads that they said so, not that the US ordered them
+    removed; an expired passport reads as a doubt, a missing one as the need for a valid one."""
+    base = dict(ELIGIBLE)
+    unknown = evaluate(core.program, {**base, "removal_order": "dont_know"})
+    assert [(r.rule_id, r.text) for r in unknown.uncertain] == [("B2", "unknown.removal")]
+    expired = evaluate(core.program, {**base, "passport": "expired"})
+    assert [(r.rule_id, r.text) for r in expired.uncertain] == [("E4", "doubt.passport")]
+    missing = evaluate(core.program, {**base, "passport": "none"})
+    assert [(r.rule_id, r.text) for r in missing.failed] == [("E4", "reason.e4")]

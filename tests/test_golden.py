@@ -120,6 +120,6 @@ def every_result(program: Program, today: dt.date) -> Iterator[tuple[dict[str, s
 def test_the_terminated_processes_are_closed_whatever_the_answers(programs: Programs) -> None:
     """Every path through chnv-terminated-2025 ends "not eligible" because of the termination, and only that."""
     results = list(itertools.islice(every_result(programs("chnv-terminated-2025"), dt.date(2025, 10, 1)), 1000))
-    assert len(results) == 7 * 4
+    assert len(results) == 7 * 6  # seven nationalities, six places
     for answers, verdict in results:
         assert (verdict.outcome, [r.rule_id for r in verdict.failed]) == ("not_eligible", ["TERMINATED"]), answers

@@ -547,7 +547,7 @@ async def make_world(server: FakeBotAPI, core: Core, database: Path, names: list
     )
     store = await open_store(settings_.database_url)
     alpha = organisation(
-        name="Alfa <Ejemplo> & \u202e",
+        name="Alfa <Ejemplo> & 🇻🇪",  # HTML-looking; format characters are refused in the directory itself
         offers=("find_supporter", "legal_advice"),
         languages=("es", "en", "ht"),
         nationalities=("venezuelan", "family"),

@@ -151,3 +151,14 @@ def test_missing_translation(program_dir: Path) -> None:
     error = str(caught.value)
     assert "'ht'" in error
     assert "q.flight" in error
+
+
+def test_a_rule_an_i_dont_know_can_leave_open_needs_words_for_it(program_dir: Path) -> None:
+    """A rule reading a question that offers "I don't know" must say what a person who answered so reads, and a
+    doubtful one what the doubt means: the rule's own text would state as a fact what they never said."""
+    rules = program_dir / "rules.yaml"
+    original = rules.read_text(encoding="utf-8")
+    rules.write_text(original.replace("    unknown_text: unknown.removal\n", ""), encoding="utf-8")
+    refuse(program_dir, "B2", "unknown_text")
+    rules.write_text(original.replace("    doubt_text: doubt.passport\n", ""), encoding="utf-8")
+    refuse(program_dir, "E4", "doubt_text")

@@ -55,6 +55,7 @@ def ids(orgs: list[Organisation]) -> list[str]:
         ({"regions": ("panama", "elsewhere")}, person(region="mexico")),
         ({"regions": ("mexico",)}, person(region="usa")),
         ({"regions": ("mexico",)}, person(region=None)),
+        ({"regions": ("mexico", "panama")}, person(region="colombia")),
         ({"offers": ("travel_help", "legal_advice")}, person(needs=frozenset({"find_supporter"}))),
         ({"active": False}, person()),
         ({"weekly_capacity": 0}, person()),
@@ -73,6 +74,8 @@ def test_filters_leave_out_who_cannot_help(change: dict[str, Any], seeker: Seeke
         ({"nationalities": ("any",)}, person(nationality="h2b_country")),
         ({"regions": ("any",)}, person(region=None)),
         ({"regions": ("panama",)}, person(region="panama")),
+        ({"regions": ("elsewhere",)}, person(region="colombia")),  # the directory has no Colombia or Venezuela
+        ({"regions": ("panama", "elsewhere")}, person(region="venezuela")),
         ({"offers": ("travel_help",)}, person(needs=frozenset({"travel_help", "legal_advice"}))),
     ],
 )

@@ -99,3 +99,19 @@ def test_same_program_edited_keeps_the_answers(core: Core) -> None:
     moved, _ = carry_over(program, broken, TODAY, old=program)
     assert moved.history == ("nationality",)
     assert moved.node == session.node
+
+
+@pytest.mark.parametrize("place", ["colombia", "venezuela"])
+def test_being_in_colombia_or_venezuela_carries_to_every_later_ruleset(
+    programs: dict[str, Program], place: str
+) -> None:
+    """The places added to "Where are you now?" mean the same in every ruleset, as do the "last time" questions."""
+    old = programs["venezuela-2022"]
+    pairs = [("nationality", "venezuelan"), ("location", place), ("mx_pa_irregular", "yes")]
+    session = answered(old, [*pairs, ("mx_pa_irregular_when", "on_or_before")])
+    moved, _ = carry_over(programs["chnv-2023"], session, TODAY, old=old)
+    assert dict(moved.answers) == {**dict(pairs), "mx_pa_irregular_when": "on_or_before"}
+    assert moved.node == "us_irregular"
+    closed, _ = carry_over(programs["chnv-terminated-2025"], moved, TODAY, old=programs["chnv-2023"])
+    assert closed.finished
+    assert dict(closed.answers) == {"nationality": "venezuelan", "location": place}

@@ -18,6 +18,9 @@ from bot.intents import (
     PickOrganisation,
     ShareWith,
     ShareWithHuman,
+    ShowOrganisations,
+    ShowResult,
+    StartOver,
     SwitchProgram,
     Withdraw,
 )
@@ -62,6 +65,16 @@ class HumanCb(CallbackData, prefix="h"):
     """Talk to a person; `share` is None on the first button, then the answer about sharing answers."""
 
     share: bool | None = None
+
+
+class NextCb(CallbackData, prefix="n"):
+    """What a person can do after their result: see it again, organisations, start again."""
+
+    act: str
+
+
+#: NextCb's actions and the intents they stand for.
+_NEXT: dict[str, Intent] = {"result": ShowResult(), "orgs": ShowOrganisations(), "restart": StartOver()}
 
 
 class DecideCb(CallbackData, prefix="r"):
@@ -111,6 +124,8 @@ def pack(intent: Intent) -> str:
             return WithdrawCb(ref=ref).pack()
         case Decide(referral_id=ref, accept=ok):
             return DecideCb(ref=ref, ok=ok).pack()
+        case ShowResult() | ShowOrganisations() | StartOver():
+            return NextCb(act=next(act for act, known in _NEXT.items() if known == intent)).pack()
         case AskHuman():
             return HumanCb().pack()
         case ShareWithHuman(share=share):
@@ -128,7 +143,7 @@ def unpack(data: str) -> Intent | None:
     """The intent behind callback data, or None for data this bot never issued."""
     kinds: tuple[type[CallbackData], ...] = (
         AnswerCb, BackCb, LanguageCb, ConsentCb, DeleteCb, OrganisationCb, ShareCb, WithdrawCb, DecideCb, HumanCb,
-        ComposeCb, ControlCb, ProgramCb,
+        NextCb, ComposeCb, ControlCb, ProgramCb,
     )  # fmt: skip
     for kind in kinds:
         try:
@@ -154,6 +169,8 @@ def unpack(data: str) -> Intent | None:
                 return Withdraw(ref)
             case DecideCb(ref=ref, ok=ok):
                 return Decide(ref, accept=ok)
+            case NextCb(act=act):
+                return _NEXT.get(act)
             case HumanCb(share=None):
                 return AskHuman()
             case HumanCb(share=share):

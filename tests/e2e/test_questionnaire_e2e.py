@@ -170,9 +170,9 @@ async def test_commands_registered_per_language(bot: FakeBotAPI, core: Core) -> 
         commands = bot.commands(scope, lang)
         assert [c["command"] for c in commands] == [
             "start", "back", "restart", "language", "organisations", "human", "help", "privacy", "mydata", "stop",
-            "subscribe", "delete",
+            "subscribe", "delete", "bot",
         ]  # fmt: skip
-        assert commands[-1]["description"] == core.translator.text(lang, "cmd.delete")
+        assert commands[-1]["description"] == core.translator.text(lang, "cmd.bot")
     assert bot.commands(scope)
 
 
@@ -194,7 +194,7 @@ async def test_two_quick_inputs_are_handled_in_order(bot: FakeBotAPI) -> None:
     user = bot.user(language_code="en")
     await begin(user, "en")
     await user.tap(data="a:nationality:venezuelan")
-    await user.send("1")  # meant for the next question: "Mexico"
+    await user.send("3")  # meant for the next question: "Mexico", its third option
     await user.wait_idle(quiet=0.3)
     assert user.last_message.text.endswith("When did you arrive in Mexico?")
 
