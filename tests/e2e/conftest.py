@@ -166,6 +166,11 @@ async def begin(user: FakeUser, language: str) -> None:
 
 
 async def answer(user: FakeUser, question: str, option: str) -> None:
-    """Tap an option by its id (labels differ per language) and wait for what follows to arrive."""
+    """Tap an option by its id (labels differ per language) and wait for what follows to arrive.
+
+    Every answer is followed by a new message (the next question, or the result), which may come
+    a moment after the answered question is edited: the bot paces sends to one chat, and a loaded
+    CI machine is slower still. So wait for that message first, then for the burst to end."""
     await user.tap(data=f"a:{question}:{option}")
+    await user.next_message()
     await user.wait_idle(quiet=0.15)

@@ -21,7 +21,7 @@ async def test_429_is_honoured_and_nothing_lost(bot: FakeBotAPI) -> None:
     await begin(user, "en")
     bot.fail_next("sendMessage", status=429, retry_after=1, chat_id=user.id)
     await answer(user, "nationality", "venezuelan")
-    await user.wait_for(lambda m: m.text.endswith("Where are you now?"))
+    assert user.last_message.text.endswith("Where are you now?")
     assert bot.stats.injected_failures == 1
     assert sum(m.text.endswith("Where are you now?") for m in user.messages) == 1
 
@@ -32,7 +32,7 @@ async def test_server_errors_are_retried(bot: FakeBotAPI) -> None:
     await begin(user, "es")
     bot.fail_next("sendMessage", status=502, times=2, chat_id=user.id)
     await answer(user, "nationality", "venezuelan")
-    await user.wait_for(lambda m: m.text.endswith("¿Dónde estás ahora?"))
+    assert user.last_message.text.endswith("¿Dónde estás ahora?")
 
 
 async def test_blocked_bot_keeps_working_for_others(bot: FakeBotAPI) -> None:
