@@ -164,11 +164,15 @@ class Connector:
             lead = self.tr.text(lang, T.REFERRAL_UNDELIVERED, name=org.name)
             return Reply(tuple(await self.offer(participant, lead=lead)))
         await self.referrals.attach_card(referral.id, org.intake_chat_id, message_id)
+        # Sent here rather than as the reply, to keep its id: the Withdraw button goes once the organisation decides.
         sent = Outgoing(
             self.tr.text(lang, T.REFERRAL_SENT, name=org.name),
             ((Button(self.tr.text(lang, T.REFERRAL_WITHDRAW_BUTTON), Withdraw(referral.id)),),),
         )
-        return Reply((sent,))
+        notice_id = await self.messenger.send(participant.chat_id, sent)
+        if notice_id is not None:
+            await self.referrals.attach_notice(referral.id, notice_id)
+        return Reply(())
 
     async def _withdraw(self, participant: Participant, referral_id: int) -> Reply:
         lang = participant.language
@@ -265,6 +269,10 @@ class Connector:
         if participant is None:
             return
         lang = participant.language
+        if referral.notice_message_id is not None:
+            # Nothing left to withdraw: the "request sent" message keeps its words and loses its button.
+            done = Outgoing(self.tr.text(lang, T.REFERRAL_SENT, name=org.name))
+            await self.messenger.edit(participant.chat_id, referral.notice_message_id, done)
         if referral.status is Status.ACCEPTED:
             messages = [Outgoing(self.tr.text(lang, T.REFERRAL_ACCEPTED, name=org.name))]
         else:

@@ -33,18 +33,28 @@ class TerminalChat:
                 continue
             if not sys.stdin.isatty() or lines is not sys.stdin:
                 print(f"> {line}", file=self.out)
-            self.show(await self.conversation.handle(_PERSON, self.intent(line)))
+            chosen = self.button(line)
+            intent = chosen.intent if chosen else self.intent(line)
+            self.show(await self.conversation.handle(_PERSON, intent), chosen=chosen)
         return 0
 
-    def intent(self, line: str) -> Intent:
+    def button(self, line: str) -> Button | None:
+        """The option a typed number picks, if it is one."""
         if line.isdigit() and 1 <= int(line) <= len(self.buttons):
-            return self.buttons[int(line) - 1].intent
+            return self.buttons[int(line) - 1]
+        return None
+
+    def intent(self, line: str) -> Intent:
         if line.startswith("/"):
             return command_intent(line) or Typed(line)
         return Typed(line)
 
-    def show(self, reply: Reply) -> None:
-        if reply.edit_source:
+    def show(self, reply: Reply, *, chosen: Button | None = None) -> None:
+        # Telegram shows the tapped message edited; here the echo is the option picked, or, for an answer
+        # typed in words, the line the edit ends with ("Your answer: ...").
+        if chosen is not None:
+            print(f"  [{chosen.label}]", file=self.out)
+        elif reply.edit_source:
             print(f"  [{reply.edit_source.splitlines()[-1]}]", file=self.out)
         for message in reply.messages:
             print(f"\n{message.text}", file=self.out)

@@ -46,6 +46,8 @@ class Referral:
     decided_at: dt.datetime | None
     card_chat_id: int | None
     card_message_id: int | None
+    #: The person's "request sent" message, in their private chat (which is their user id).
+    notice_message_id: int | None = None
 
 
 class ReferResult(enum.Enum):
@@ -198,6 +200,12 @@ class Referrals:
                 .values(card_chat_id=chat_id, card_message_id=message_id)
             )
 
+    async def attach_notice(self, referral_id: int, message_id: int) -> None:
+        async with self.store.writing() as conn:
+            await conn.execute(
+                update(referrals).where(referrals.c.id == referral_id).values(notice_message_id=message_id)
+            )
+
     async def settle(
         self, referral_id: int, to: Status, now: dt.datetime, *, user_id: int | None = None
     ) -> Referral | None:
@@ -245,4 +253,5 @@ def _referral(row: Row[Any]) -> Referral:
         decided_at=utc(m["decided_at"]) if m["decided_at"] else None,
         card_chat_id=m["card_chat_id"],
         card_message_id=m["card_message_id"],
+        notice_message_id=m["notice_message_id"],
     )

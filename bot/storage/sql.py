@@ -271,7 +271,7 @@ class SqlStore:
             await conn.execute(
                 update(referrals)
                 .where(referrals.c.user_id == user_id)
-                .values(user_id=None, card_chat_id=None, card_message_id=None)
+                .values(user_id=None, card_chat_id=None, card_message_id=None, notice_message_id=None)
             )
             await conn.execute(delete(broadcast_recipients).where(broadcast_recipients.c.user_id == user_id))
             await conn.execute(delete(broadcast_optouts).where(broadcast_optouts.c.user_id == user_id))

@@ -86,6 +86,8 @@ referrals = Table(
     Column("decided_at", DateTime(timezone=True), nullable=True),
     Column("card_chat_id", BigInteger, nullable=True),
     Column("card_message_id", BigInteger, nullable=True),
+    # The person's "request sent" message, whose Withdraw button goes once the organisation decides.
+    Column("notice_message_id", BigInteger, nullable=True),
     UniqueConstraint("user_id", "org_id", name="uq_referrals_user_org"),
     Index("ix_referrals_org_week", "org_id", "week"),
     Index("ix_referrals_status", "status"),

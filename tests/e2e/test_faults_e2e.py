@@ -137,6 +137,9 @@ def test_terminal_chat_replays_a_conversation_from_a_file(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     assert "H-2B" in done.stdout
     assert "15 desanm 2022" in done.stdout
+    # Each pick is echoed as the option chosen (never the notice's "rules as of" line).
+    echoes = [line.strip() for line in done.stdout.splitlines() if line.startswith("  [")]
+    assert echoes[1:3] == ["[✅ Mwen dakò]", "[Gwatemala, Salvadò, Ondiras oswa Ayiti]"], echoes
 
 
 async def test_unexpected_failure_apologises_and_keeps_the_answer(bot: FakeBotAPI) -> None:

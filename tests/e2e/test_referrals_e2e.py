@@ -156,6 +156,10 @@ async def test_share_accept_and_the_person_is_told(world: World) -> None:
     assert "Telegram" in accepted.text
     assert await world.referral_status(ref) is Status.ACCEPTED
     assert sent.message_id < accepted.message_id
+    # Nothing left to withdraw: the "request sent" message keeps its words and loses its button.
+    assert sent.edited
+    assert not sent.buttons
+    assert "Alfa Ejemplo" in sent.text
 
 
 async def test_decline_offers_the_next_organisation(world: World) -> None:
@@ -163,6 +167,7 @@ async def test_decline_offers_the_next_organisation(world: World) -> None:
     user = world.server.user(language_code="en")
     await finish_without_supporter(user)
     await share_with(user, "beta")
+    sent = await user.wait_for(lambda m: any(b.data.startswith("w:") for r in m.buttons for b in r))
     card = await world.beta.wait_for(lambda m: bool(m.buttons))
     await world.beta_staff.tap(data=f"r:{referral_id(card)}:0")
     await world.beta.wait_until(lambda: card.edited)
@@ -173,6 +178,8 @@ async def test_decline_offers_the_next_organisation(world: World) -> None:
     later = [m for m in user.messages if m.message_id > declined.message_id]
     assert not any(b.data == "o:beta" for m in later for r in m.buttons for b in r)
     assert "Declined by John" in card.text
+    assert sent.edited
+    assert not sent.buttons
 
 
 async def test_dont_share_sends_nothing(world: World) -> None:
