@@ -12,8 +12,6 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from bot.i18n import Translator
 from bot.outgoing import Attachment, Outgoing, Reply
 from bot.storage.referrals import Referral, Referrals, Status, iso_week
@@ -110,8 +108,10 @@ class Admin:
         """Add or replace one organisation, written in YAML after the command line."""
         try:
             (org,) = parse_directory(f"schema: 1\norganisations:\n- {_indent(body)}", "yaml")
-        except (DirectoryError, ValidationError, ValueError) as exc:
-            return self._say(self.tr.text(lang, T.ADMIN_ORG_INVALID, problem=str(exc)[:300]))
+        except DirectoryError as exc:
+            # One organisation, so "row 1" would say nothing: only the field is named.
+            problem = directory_problem(self.tr, lang, exc, row=False)
+            return self._say(self.tr.text(lang, T.ADMIN_ORG_INVALID, problem=problem))
         await self.referrals.save_organisation(org, now)
         return self._say(self.tr.text(lang, T.ADMIN_ORG_SAVED, id=org.id))
 
@@ -128,6 +128,21 @@ class Admin:
     @staticmethod
     def _say(text: str) -> Reply:
         return Reply((Outgoing(text),))
+
+
+def directory_problem(tr: Translator, lang: str, error: DirectoryError, *, row: bool = True) -> str:
+    """A directory error in the admin's language: where (the file, or the row, and the field), then what."""
+    where: list[str] = []
+    if error.row == 0:
+        where.append(tr.text(lang, T.DIR_FILE))
+    elif row:
+        where.append(tr.text(lang, T.DIR_ROW, row=error.row))
+    if error.field is not None:
+        where.append(tr.text(lang, T.DIR_FIELD, field=error.field))
+    problem = tr.text(lang, f"dir.problem.{error.problem.code}", **error.problem.values)
+    if not where:
+        return problem
+    return tr.text(lang, T.DIR_PROBLEM_AT, where=", ".join(where), problem=problem)
 
 
 def referrals_csv(found: list[Referral]) -> str:

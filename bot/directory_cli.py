@@ -11,11 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from bot.admin import referrals_csv
+from bot.admin import directory_problem, referrals_csv
 from bot.app import utc_now
 from bot.config import Settings
+from bot.i18n import Translator
 from bot.storage import open_store
 from bot.storage.referrals import ImportReport, Referral, Referrals
+from bot.texts import T
 from flows.directory import DirectoryError, Format, Organisation, dump_directory, parse_directory
 
 
@@ -32,7 +34,10 @@ def import_file(settings: Settings, path: Path) -> int:
     try:
         orgs = parse_directory(path.read_text(encoding="utf-8"), _format(path))
     except DirectoryError as exc:
-        print(f"{path}: {exc}. Nothing was imported.", file=sys.stderr)
+        # In the deployment's language: the NGO staff who keep the directory read it.
+        tr, lang = Translator.load(), settings.default_language
+        said = tr.text(lang, T.DIR_NOTHING_IMPORTED, problem=directory_problem(tr, lang, exc))
+        print(f"{path}: {said}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"{path}: {exc.strerror}", file=sys.stderr)

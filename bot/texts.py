@@ -2,6 +2,7 @@
 
 from enum import StrEnum
 
+from flows.directory import PROBLEMS
 from flows.model import OUTCOMES
 
 
@@ -151,6 +152,11 @@ class T(StrEnum):
     ADMIN_UNKNOWN = "admin.unknown"
     ADMIN_ORG_SAVED = "admin.org_saved"
     ADMIN_ORG_INVALID = "admin.org_invalid"
+    DIR_FILE = "dir.file"
+    DIR_ROW = "dir.row"
+    DIR_FIELD = "dir.field"
+    DIR_PROBLEM_AT = "dir.problem_at"
+    DIR_NOTHING_IMPORTED = "dir.nothing_imported"
     ADMIN_REFERRALS_HEADER = "admin.referrals_header"
     ADMIN_REFERRALS_NONE = "admin.referrals_none"
     ADMIN_EXPORT_CAPTION = "admin.export_caption"
@@ -248,4 +254,5 @@ def transport_keys() -> set[str]:
         *(f"bc.state.{state}" for state in BROADCAST_STATES),
         *(f"bc.dimension.{d}" for d in AUDIENCE_DIMENSIONS),
         *(f"bc.referral.{status}" for status in REFERRAL_STATUSES),
+        *(f"dir.problem.{code}" for code in PROBLEMS),
     }

@@ -13,16 +13,21 @@ Row numbers in errors:
   count but are skipped; a cell with a line break in it does not shift the numbering (rows are records, not lines).
 - YAML: the 1-based position in the ``organisations`` list.
 - Row 0 means the file as a whole (not YAML, wrong ``schema``, no ``organisations`` list).
+
+A problem is a code and its values (``Problem("website", {"value": "'ftp://x'"})``), never a sentence: the bot
+says it in the admin's language from the catalogs' ``dir.problem.<code>`` texts.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -69,23 +74,83 @@ _WEBSITE = re.compile(r"https://[^\s/?#]+\S*")
 _BAD_NAME_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 
 
-class DirectoryError(ValueError):
-    """The directory file is wrong; the message names the row and the field of the first problem."""
+ProblemCode = Literal[
+    # one value
+    "invisible",
+    "slug",
+    "spaces",
+    "one_line",
+    "formula",
+    "website",
+    "phone",
+    "email",
+    "repeated",
+    "any_alone",
+    "required",
+    "unknown_field",
+    "choice",
+    "empty",
+    "too_long",
+    "below",
+    "above",
+    "at_least",
+    "at_most",
+    "whole_number",
+    "yes_no",
+    "text",
+    "list",
+    "invalid",
+    # the organisation as a whole
+    "no_channel",
+    "no_members",
+    "duplicate_id",
+    # the file
+    "yaml",
+    "not_mapping",
+    "schema",
+    "top_level_key",
+    "not_list",
+    "not_organisation",
+    "cells",
+    "csv",
+    "no_header",
+    "semicolons",
+    "unknown_column",
+    "column_twice",
+    "column_missing",
+]
+#: Every problem the directory can report; each has a ``dir.problem.<code>`` text in every catalog.
+PROBLEMS: tuple[ProblemCode, ...] = get_args(ProblemCode)
 
-    def __init__(self, row: int, field: str | None, problem: str) -> None:
+
+@dataclass(frozen=True)
+class Problem:
+    """What is wrong, as a code and the values its text names (already quoted for display)."""
+
+    code: ProblemCode
+    values: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+class DirectoryError(ValueError):
+    """The directory file is wrong: the row and the field of the first problem, and what it is."""
+
+    def __init__(self, row: int, field: str | None, problem: Problem) -> None:
         self.row, self.field, self.problem = row, field, problem
         where = "file" if row == 0 else f"row {row}"
         if field is not None:
             where += f", field '{field}'"
-        super().__init__(f"{where}: {problem}")
+        # For tracebacks and tests; people read it through the catalogs (bot.admin.directory_problem).
+        super().__init__(f"{where}: {problem.code} {dict(problem.values)}")
 
 
-class _FieldProblem(ValueError):
-    """A check spanning several fields, carrying the field to blame (pydantic reports such checks without one)."""
+class _Invalid(ValueError):
+    """Raised in a validator; pydantic keeps it in the error's context. `field` blames one field for a check that
+    spans several (pydantic reports such checks without one)."""
 
-    def __init__(self, field: str, problem: str) -> None:
+    def __init__(self, code: ProblemCode, *, field: str | None = None, **values: object) -> None:
+        self.problem = Problem(code, {k: str(v) for k, v in values.items()})
         self.field = field
-        super().__init__(problem)
+        super().__init__(code)
 
 
 class Organisation(BaseModel):
@@ -118,14 +183,14 @@ class Organisation(BaseModel):
         """Checked first: an RTL override or a zero-width character can make a name or an address read as another."""
         hidden = format_characters(value or "")
         if hidden:
-            raise ValueError(f"must not contain invisible formatting characters, found {', '.join(hidden)}")
+            raise _Invalid("invisible", found=", ".join(hidden))
         return value
 
     @field_validator("id")
     @classmethod
     def _slug(cls, value: str) -> str:
         if not _ID.fullmatch(value):
-            raise ValueError(f"{value!r} is not a slug: 2-40 lowercase letters, digits or dashes, not starting with -")
+            raise _Invalid("slug", value=_shown(value))
         return value
 
     @field_validator("name")
@@ -133,18 +198,18 @@ class Organisation(BaseModel):
     def _one_clean_line(cls, value: str) -> str:
         """Names are shown to migrants in chat and opened by staff in spreadsheets: one tidy line, no formula."""
         if value != value.strip():
-            raise ValueError("must not start or end with spaces")
+            raise _Invalid("spaces")
         if any(unicodedata.category(c) in _BAD_NAME_CATEGORIES for c in value):
-            raise ValueError("must be one line without control characters")
+            raise _Invalid("one_line")
         if value.startswith(FORMULA_STARTS):
-            raise ValueError("must not start with = + - or @ (a spreadsheet would run it as a formula)")
+            raise _Invalid("formula")
         return value
 
     @field_validator("website")
     @classmethod
     def _https(cls, value: str | None) -> str | None:
         if value is not None and not _WEBSITE.fullmatch(value):
-            raise ValueError(f"must start with https:// and contain no spaces, found {value!r}")
+            raise _Invalid("website", value=_shown(value))
         return value
 
     @field_validator("phone")
@@ -153,14 +218,14 @@ class Organisation(BaseModel):
         if value is not None:
             digits = sum(c.isdigit() for c in value)
             if not _PHONE.fullmatch(value) or not 7 <= digits <= 15:
-                raise ValueError(f"write it as + and 7-15 digits, spaces or dashes between them, found {value!r}")
+                raise _Invalid("phone", value=_shown(value))
         return value
 
     @field_validator("email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         if value is not None and not _EMAIL.fullmatch(value):
-            raise ValueError(f"{value!r} is not an email address")
+            raise _Invalid("email", value=_shown(value))
         return value
 
     @field_validator("offers", "languages", "nationalities", "regions", "members")
@@ -168,7 +233,7 @@ class Organisation(BaseModel):
     def _no_repeats(cls, value: tuple[Any, ...]) -> tuple[Any, ...]:
         repeated = next((item for i, item in enumerate(value) if item in value[:i]), None)
         if repeated is not None:
-            raise ValueError(f"{repeated!r} is listed twice")
+            raise _Invalid("repeated", value=_shown(repeated))
         return value
 
     @field_validator("nationalities", "regions")
@@ -176,16 +241,16 @@ class Organisation(BaseModel):
     def _any_alone(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         """`any` next to specific values is a contradiction a typo may hide; it must stand alone."""
         if ANY in value and len(value) > 1:
-            raise ValueError("'any' already covers every value; list it alone")
+            raise _Invalid("any_alone")
         return value
 
     @model_validator(mode="after")
     def _reachable(self) -> Organisation:
         """A referral nobody can deliver, or an intake chat where nobody may answer, helps no one."""
         if all(getattr(self, channel) is None for channel in CHANNELS):
-            raise _FieldProblem(CHANNELS_FIELD, "give at least one way to reach the organisation")
+            raise _Invalid("no_channel", field=CHANNELS_FIELD)
         if self.intake_chat_id is not None and not self.members:
-            raise _FieldProblem("members", "list who may accept referrals when intake_chat_id is set")
+            raise _Invalid("no_members", field="members")
         return self
 
 
@@ -204,7 +269,9 @@ def parse_directory(text: str, fmt: Format) -> tuple[Organisation, ...]:
     for row, raw in rows:
         org = _validate(row, raw)
         if org.id in first_row:
-            raise DirectoryError(row, "id", f"'{org.id}' is already used by row {first_row[org.id]}")
+            raise DirectoryError(
+                row, "id", Problem("duplicate_id", {"value": _shown(org.id), "row": str(first_row[org.id])})
+            )
         first_row[org.id] = row
         orgs.append(org)
     return tuple(orgs)
@@ -215,17 +282,43 @@ def _validate(row: int, raw: Mapping[str, Any]) -> Organisation:
         return Organisation.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        problem = first["msg"].removeprefix("Value error, ")
-        field: str | None = None
-        if first["loc"]:
-            field = str(first["loc"][0])
-            if first["type"] not in ("value_error", "missing", "extra_forbidden"):
-                problem += f", found {_shown(first['input'])}"
-        else:
-            blamed = first.get("ctx", {}).get("error")
-            if isinstance(blamed, _FieldProblem):
-                field = blamed.field
-        raise DirectoryError(row, field, problem) from None
+        field = str(first["loc"][0]) if first["loc"] else None
+        context = first.get("ctx", {})
+        ours = context.get("error")
+        if isinstance(ours, _Invalid):
+            raise DirectoryError(row, ours.field or field, ours.problem) from None
+        raise DirectoryError(row, field, _pydantic_problem(first["type"], context, first.get("input"))) from None
+
+
+#: Pydantic's error types, as the directory's problems, with the context value each one names.
+_PYDANTIC: Mapping[str, tuple[ProblemCode, str | None]] = {
+    "missing": ("required", None),
+    "extra_forbidden": ("unknown_field", None),
+    "literal_error": ("choice", "expected"),
+    "too_short": ("empty", None),
+    "string_too_short": ("empty", None),
+    "too_long": ("too_long", "max_length"),
+    "string_too_long": ("too_long", "max_length"),
+    "less_than": ("below", "lt"),
+    "greater_than": ("above", "gt"),
+    "greater_than_equal": ("at_least", "ge"),
+    "less_than_equal": ("at_most", "le"),
+    "int_type": ("whole_number", None),
+    "int_parsing": ("whole_number", None),
+    "int_from_float": ("whole_number", None),
+    "bool_type": ("yes_no", None),
+    "bool_parsing": ("yes_no", None),
+    "string_type": ("text", None),
+    "tuple_type": ("list", None),
+}
+
+
+def _pydantic_problem(kind: str, context: Mapping[str, Any], found: object) -> Problem:
+    code, named = _PYDANTIC.get(kind, ("invalid", None))
+    values = {"value": _shown(found)}
+    if named is not None:
+        values["limit"] = str(context.get(named, ""))
+    return Problem(code, values)
 
 
 def _shown(value: object, limit: int = 60) -> str:
@@ -238,20 +331,24 @@ def _yaml_rows(text: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     try:
         raw: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise DirectoryError(0, None, f"not valid YAML: {exc}") from None
+        where = getattr(exc, "problem_mark", None)
+        line = str(where.line + 1) if where is not None else "?"
+        raise DirectoryError(0, None, Problem("yaml", {"line": line})) from None
     if not isinstance(raw, dict):
-        raise DirectoryError(0, None, "expected a mapping with `schema: 1` and `organisations:`")
+        raise DirectoryError(0, None, Problem("not_mapping"))
     if raw.get("schema") != SCHEMA_VERSION:
-        raise DirectoryError(0, "schema", f"must be {SCHEMA_VERSION}, found {raw.get('schema')!r}")
+        raise DirectoryError(
+            0, "schema", Problem("schema", {"expected": str(SCHEMA_VERSION), "value": _shown(raw.get("schema"))})
+        )
     unknown = sorted(str(k) for k in raw if k not in ("schema", "organisations"))
     if unknown:
-        raise DirectoryError(0, unknown[0], "unknown top-level key; expected only schema and organisations")
+        raise DirectoryError(0, unknown[0], Problem("top_level_key"))
     entries = raw.get("organisations")
     if not isinstance(entries, list):
-        raise DirectoryError(0, "organisations", "expected a list of organisations")
+        raise DirectoryError(0, "organisations", Problem("not_list"))
     for row, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
-            raise DirectoryError(row, None, "expected the fields of one organisation (a mapping)")
+            raise DirectoryError(row, None, Problem("not_organisation"))
         yield row, entry
 
 
@@ -266,26 +363,27 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
         for cells in records:
             if any(cell.strip() for cell in cells):
                 if len(cells) != len(header):
-                    raise DirectoryError(row, None, f"has {len(cells)} cells, the header has {len(header)}")
+                    counts = {"count": str(len(cells)), "expected": str(len(header))}
+                    raise DirectoryError(row, None, Problem("cells", counts))
                 yield row, _typed_cells(row, zip(header, cells, strict=True))
             row += 1
     except csv.Error as exc:
-        raise DirectoryError(row, None, f"not valid CSV: {exc}") from None
+        raise DirectoryError(row, None, Problem("csv", {"detail": str(exc)[:80]})) from None
 
 
 def _check_header(header: Sequence[str]) -> None:
     if not any(header):
-        raise DirectoryError(1, None, f"no header row; expected the columns {', '.join(FIELDS)}")
+        raise DirectoryError(1, None, Problem("no_header", {"columns": ", ".join(FIELDS)}))
     if len(header) == 1 and LIST_SEPARATOR in header[0]:
-        raise DirectoryError(1, None, "columns are separated by ';': save the sheet as comma-separated CSV")
+        raise DirectoryError(1, None, Problem("semicolons"))
     for i, column in enumerate(header):
         if column not in FIELDS:
-            raise DirectoryError(1, column or None, f"unknown column; the columns are {', '.join(FIELDS)}")
+            raise DirectoryError(1, column or None, Problem("unknown_column", {"columns": ", ".join(FIELDS)}))
         if column in header[:i]:
-            raise DirectoryError(1, column, "column appears twice")
+            raise DirectoryError(1, column, Problem("column_twice"))
     missing = [f for f, info in Organisation.model_fields.items() if info.is_required() and f not in header]
     if missing:
-        raise DirectoryError(1, missing[0], "required column is missing")
+        raise DirectoryError(1, missing[0], Problem("column_missing"))
 
 
 def _typed_cells(row: int, cells: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -311,7 +409,7 @@ def _typed_cells(row: int, cells: Iterable[tuple[str, str]]) -> dict[str, Any]:
 
 def _int(row: int, field: str, text: str) -> int:
     if not re.fullmatch(r"[+-]?[0-9]+", text):
-        raise DirectoryError(row, field, f"expected a whole number, found {text!r}")
+        raise DirectoryError(row, field, Problem("whole_number", {"value": _shown(text)}))
     return int(text)
 
 
@@ -322,7 +420,7 @@ def _bool(row: int, field: str, text: str) -> bool:
     try:
         return _BOOLS[text.lower()]
     except KeyError:
-        raise DirectoryError(row, field, f"expected true/false, yes/no or 1/0, found {text!r}") from None
+        raise DirectoryError(row, field, Problem("yes_no", {"value": _shown(text)})) from None
 
 
 CsvKind = Literal["str", "strs", "int", "ints", "bool"]

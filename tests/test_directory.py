@@ -12,10 +12,13 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.admin import directory_problem
+from bot.i18n import Translator
 from flows.directory import (
     _CSV_KINDS,
     CHANNELS_FIELD,
     FIELDS,
+    PROBLEMS,
     DirectoryError,
     Format,
     Organisation,
@@ -25,6 +28,7 @@ from flows.directory import (
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "directory"
 HEADER = ",".join(FIELDS)
+TR = Translator.load()
 
 
 def example(fmt: Format) -> tuple[Organisation, ...]:
@@ -78,6 +82,11 @@ def refused(text: str, fmt: Format) -> DirectoryError:
     with pytest.raises(DirectoryError) as caught:
         parse_directory(text, fmt)
     return caught.value
+
+
+def said(error: DirectoryError, lang: str = "en") -> str:
+    """The error as an admin reads it."""
+    return directory_problem(TR, lang, error)
 
 
 # --------------------------------------------------------------------------------------------------- examples
@@ -269,9 +278,9 @@ def test_empty_directory() -> None:
 @pytest.mark.parametrize(
     ("change", "field", "fragment"),
     [
-        ({"id": "Red_Mala"}, "id", "slug"),
+        ({"id": "Red_Mala"}, "id", "valid id"),
         ({"offers": ["find_supporter", "lawyer"]}, "offers", "'lawyer'"),
-        ({"offers": []}, "offers", "at least 1"),
+        ({"offers": []}, "offers", "empty"),
         ({"languages": ["es", "es"]}, "languages", "twice"),
         ({"regions": ["any", "mexico"]}, "regions", "alone"),
         ({"intake_chat_id": None, "members": None}, CHANNELS_FIELD, "at least one way"),
@@ -291,22 +300,22 @@ def test_empty_directory() -> None:
         ({"phone": "+52\u200e55 1234 5678"}, "phone", "U+200E LEFT-TO-RIGHT MARK"),
         ({"id": "red\u00ad"}, "id", "U+00AD SOFT HYPHEN"),
         ({"name": "x" * 81}, "name", "80"),
-        ({"colour": "blue"}, "colour", "not permitted"),
-        ({"active": "maybe"}, "active", "boolean"),
+        ({"colour": "blue"}, "colour", "not a field"),
+        ({"active": "maybe"}, "active", "true/false"),
     ],
 )
 def test_yaml_error_names_row_and_field(change: dict[str, Any], field: str, fragment: str) -> None:
     """A bad field in the second YAML organisation is reported as row 2 with that field's name."""
     error = refused(yaml_text(valid(id="primera"), valid(**change)), "yaml")
     assert (error.row, error.field) == (2, field)
-    assert str(error).startswith(f"row 2, field '{field}': ")
-    assert fragment in str(error)
+    assert said(error).startswith(f"row 2, field “{field}”: ")
+    assert fragment in said(error)
 
 
 @pytest.mark.parametrize(
     ("change", "field", "fragment"),
     [
-        ({"id": "-red"}, "id", "slug"),
+        ({"id": "-red"}, "id", "valid id"),
         ({"offers": "find_supporter;lawyer"}, "offers", "'lawyer'"),
         ({"email": "", "website": ""}, CHANNELS_FIELD, "at least one way"),
         ({"intake_chat_id": "-1001000000001"}, "members", "intake_chat_id"),
@@ -316,7 +325,7 @@ def test_yaml_error_names_row_and_field(change: dict[str, Any], field: str, frag
         ({"weekly_capacity": "1e3"}, "weekly_capacity", "whole number"),
         ({"intake_chat_id": "-1.001E+12", "members": "1"}, "intake_chat_id", "whole number"),
         ({"members": "111;abc", "intake_chat_id": "-5"}, "members", "whole number"),
-        ({"name": "Red de Prueba \u202e(ficticia)"}, "name", "invisible formatting characters, found U+202E"),
+        ({"name": "Red de Prueba \u202e(ficticia)"}, "name", "invisible formatting characters (U+202E"),
         ({"email": "\ufeffred@example.org"}, "email", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
     ],
 )
@@ -324,18 +333,18 @@ def test_csv_error_names_spreadsheet_row_and_field(change: dict[str, str], field
     """A bad cell in the second data row is reported as row 3 (the header is row 1), with its column."""
     error = refused(csv_text(csv_row(id="primera"), csv_row(**change)), "csv")
     assert (error.row, error.field) == (3, field)
-    assert str(error).startswith(f"row 3, field '{field}': ")
-    assert fragment in str(error)
+    assert said(error).startswith(f"row 3, field “{field}”: ")
+    assert fragment in said(error)
 
 
 def test_duplicate_id_names_the_second_row() -> None:
     """Two organisations with one id are refused at the second, naming the first."""
     error = refused(yaml_text(valid(), valid(id="otra"), valid()), "yaml")
     assert (error.row, error.field) == (3, "id")
-    assert "row 1" in error.problem
+    assert said(error).endswith("'red-prueba' is already used by row 1")
     error = refused(csv_text(csv_row(), csv_row()), "csv")
     assert (error.row, error.field) == (3, "id")
-    assert "row 2" in error.problem
+    assert said(error).endswith("is already used by row 2")
 
 
 def test_csv_row_numbers_count_blank_rows() -> None:
@@ -349,7 +358,7 @@ def test_wrong_schema_version(schema: object) -> None:
     """A YAML directory written for another schema version is refused before any row is read."""
     error = refused(yaml_text(valid(), schema=schema), "yaml")
     assert (error.row, error.field) == (0, "schema")
-    assert str(error).startswith("file, field 'schema': must be 1")
+    assert said(error).startswith("the file, field “schema”: must be 1, found ")
 
 
 @pytest.mark.parametrize(
@@ -366,7 +375,7 @@ def test_yaml_file_shape_errors(text: str, row: int, field: str | None, fragment
     """A YAML file of the wrong shape is refused with the place of the problem."""
     error = refused(text, "yaml")
     assert (error.row, error.field) == (row, field)
-    assert fragment in str(error)
+    assert fragment in said(error)
 
 
 @pytest.mark.parametrize(
@@ -385,7 +394,7 @@ def test_csv_file_shape_errors(text: str, row: int, field: str | None, fragment:
     """A CSV of the wrong shape is refused at the header or at the broken row."""
     error = refused(text, "csv")
     assert (error.row, error.field) == (row, field)
-    assert fragment in str(error)
+    assert fragment in said(error)
 
 
 def test_nothing_partial_is_returned() -> None:
@@ -408,3 +417,23 @@ def test_organisation_is_frozen_and_strict() -> None:
         org.name = "Otra"  # type: ignore[misc]
     with pytest.raises(ValueError, match="valid integer"):
         Organisation.model_validate(valid(weekly_capacity="5"))
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "row 2, field “website”: 'http://example.org' is not a website address"),
+        ("es", "fila 2, campo “website”: 'http://example.org' no es una dirección web"),
+        ("ht", "liy 2, chan “website”: 'http://example.org' pa yon adrès sit entènèt"),
+    ],
+)
+def test_errors_are_said_in_the_admins_language(lang: str, expected: str) -> None:
+    """The same mistake reads in Spanish, Creole or English, from the catalogs, with the row and the field."""
+    error = refused(yaml_text(valid(id="primera"), valid(website="http://example.org")), "yaml")
+    assert said(error, lang).startswith(expected)
+
+
+def test_every_problem_has_a_text_in_every_language() -> None:
+    """Each problem the directory can report is written in each catalog (with the values its text names)."""
+    TR.require(f"dir.problem.{code}" for code in PROBLEMS)
+    assert len(PROBLEMS) == len(set(PROBLEMS))

@@ -170,16 +170,20 @@ def test_directory_import_export_round_trip(tmp_path: Path) -> None:
 
 
 def test_directory_import_refuses_a_bad_file_whole(tmp_path: Path) -> None:
-    """A file with one bad row imports nothing and names the row and the field."""
-    env = clean_env(tmp_path)
+    """A file with one bad row imports nothing and names the row and the field, in the deployment's language."""
+    env = clean_env(tmp_path, DEFAULT_LANGUAGE="es")
     good = (ROOT / "directory" / "example.csv").read_text().splitlines()
     broken = [*good[:2], good[2].replace("https://", "http://", 1), *good[3:]]  # spreadsheet row 3
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(broken) + "\n")
     done = run_cli("orgs", "import", str(bad), env=env)
     assert done.returncode == 1
-    assert "row 3" in done.stderr
-    assert "website" in done.stderr
+    assert "fila 3, campo “website”: 'http://" in done.stderr
+    assert "no es una dirección web" in done.stderr
+    assert "No se importó nada." in done.stderr
+    in_creole = run_cli("orgs", "import", str(bad), env={**env, "DEFAULT_LANGUAGE": "ht"})
+    assert "liy 3, chan “website”" in in_creole.stderr
+    assert "Anyen pa t enpòte." in in_creole.stderr
     exported = tmp_path / "after.yaml"
     run_cli("orgs", "export", str(exported), env=env)
     assert "organisations: []" in exported.read_text()

@@ -309,7 +309,7 @@ async def test_admin_adds_an_organisation_and_lists_referrals(world: World) -> N
     admin = world.server.user(user_id=ADMIN_ID, language_code="en")
     await admin.send("/org_set\nid: delta\nname: Delta Demo (fictional)\nofferz: [legal_advice]")
     refused = await admin.wait_for(lambda m: m.text.startswith("Not saved"))
-    assert "field 'offers'" in refused.text  # the misspelt key leaves the required one missing
+    assert "field “offers”: is required" in refused.text  # the misspelt key leaves the required one missing
     await admin.send(
         "/org_set\nid: delta\nname: Delta Demo (fictional)\noffers: [legal_advice]\nlanguages: [en]\n"
         "nationalities: [any]\nregions: [any]\nwebsite: https://example.org/delta\nweekly_capacity: 3"
