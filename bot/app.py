@@ -17,7 +17,7 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
-from aiogram.types import BotCommand, BotCommandScopeAllPrivateChats, ErrorEvent, User
+from aiogram.types import ErrorEvent, User
 from aiogram.utils.token import TokenValidationError
 
 from bot import logs
@@ -28,7 +28,7 @@ from bot.compose import Composer
 from bot.config import Settings
 from bot.connect import Connector
 from bot.conversation import Conversation
-from bot.handoff import Handoff, OfficeHours
+from bot.handoff import Handoff
 from bot.i18n import Translator
 from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
@@ -42,6 +42,7 @@ from bot.storage.referrals import Referrals
 from bot.storage.tickets import Tickets
 from bot.switch import ProgramSwitch
 from bot.telegram.handlers import build_routers, tell_to_slow_down
+from bot.telegram.menus import CommandMenus
 from bot.telegram.middlewares import (
     FloodControl,
     Handling,
@@ -52,7 +53,7 @@ from bot.telegram.middlewares import (
 )
 from bot.telegram.pacing import ChatPace, Pacer, PaceSends
 from bot.telegram.sender import TelegramSender, TelegramStaffApi, broadcast_sender
-from bot.texts import COMMANDS, T, transport_keys
+from bot.texts import T, transport_keys
 from flows.loader import PROGRAMS_DIR, Program, available_programs, load_program
 from flows.replies import Vocabulary
 
@@ -277,7 +278,7 @@ def build_services(
             api=staff_api,
             clock=utc_now,
             admins=settings.admin_ids,
-            office=OfficeHours.parse(settings.office_hours, settings.office_timezone),
+            office=settings.office(),
             staff_language=settings.staff_language,
             note_marker=settings.note_marker,
             remind_after=dt.timedelta(seconds=settings.remind_after_seconds),
@@ -303,18 +304,6 @@ def build_services(
     conversation = conversation_for(core, store, settings, connector, handoff, subscriptions, access)
     switch = ProgramSwitch(core.programs, Deployment(store), store, broadcasts, composer, core.translator, utc_now)
     return Services(conversation, connector, admin, composer, broadcaster, switch, handoff, outbox)
-
-
-async def register_commands(bot: Bot, translator: Translator, default_language: str) -> None:
-    """The command menu in each language (and the default one); the bot works without it, so failures only warn."""
-    scope = BotCommandScopeAllPrivateChats()
-    for lang in (None, *translator.languages):
-        texts_lang = lang or default_language
-        commands = [BotCommand(command=c, description=translator.text(texts_lang, f"cmd.{c}")) for c in COMMANDS]
-        try:
-            await bot.set_my_commands(commands, scope=scope, language_code=lang)
-        except TelegramAPIError as exc:
-            log.warning("command menu not set", extra={"language": lang or "default", "reason": str(exc)[:80]})
 
 
 async def run(settings: Settings) -> int:
@@ -359,19 +348,28 @@ async def serve(
             return 3
         log.info("bot starting", extra={"bot": me.username, "program": core.program.id})
         await bot.delete_webhook(drop_pending_updates=False)
-        await register_commands(bot, core.translator, settings.default_language)
-        sender = TelegramSender(bot)
+        menus = CommandMenus(bot, core.translator, store, settings.default_language)
+        await menus.register_defaults()
+        sender = TelegramSender(bot, menus)
         plain_bot = make_bot(settings, token, pacing, retry=False)
         resources.push_async_callback(plain_bot.session.close)
         services = build_services(settings, core, store, sender, plain_bot, pacing)
         await services.switch.restore()
+        _in_background(resources, _restore_menus(menus))
         warn_if_superseded(core.programs, utc_now().date())
         dispatcher = build_dispatcher(services, sender, settings)
         if services.outbox is not None and services.handoff is not None:
             await services.outbox.start()
             resources.push_async_callback(services.outbox.stop)
             _in_background(resources, _remind(services.handoff, settings.reminder_check_seconds))
-        retention = Retention(store, services.erase_in_turn, utc_now, dt.timedelta(days=settings.retention_days))
+
+        async def erase_gone_quiet(participant: Participant, why: Erasure) -> bool:
+            erased = await services.erase_in_turn(participant, why)
+            if erased:
+                await menus.clear(participant.chat_id)
+            return erased
+
+        retention = Retention(store, erase_gone_quiet, utc_now, dt.timedelta(days=settings.retention_days))
         _in_background(resources, retention.run(settings.retention_check_seconds))
         await services.broadcaster.start()
         resources.push_async_callback(services.broadcaster.stop)
@@ -411,6 +409,14 @@ def warn_if_superseded(programs: Programs, today: dt.date) -> None:
         "screening with",
         extra={"program": programs.active.id, "as_of": programs.active.ruleset.as_of.isoformat()},
     )
+
+
+async def _restore_menus(menus: CommandMenus) -> None:
+    """Put back the chat menus a failed call or a release left stale, without holding up the start."""
+    try:
+        await menus.restore()
+    except Exception:
+        log.exception("chat menus not restored")
 
 
 async def _stop_when(stop: asyncio.Event, dispatcher: Dispatcher) -> None:

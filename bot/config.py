@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.hours import OfficeHours
 
 
 class Settings(BaseSettings):
@@ -46,7 +48,8 @@ class Settings(BaseSettings):
     staff_chat_id: int | None = None
     #: Language of the texts staff read in the group (ticket cards, notices).
     staff_language: Literal["es", "ht", "en"] = "es"
-    #: When someone is on duty, "mon-fri 09:00-17:00", in OFFICE_TIMEZONE; the catalogs' handoff.hours says it in words.
+    #: When someone is on duty, "mon-fri 09:00-17:00" (or one day, "sat 10:00-12:00"), in OFFICE_TIMEZONE. People
+    #: read it in their language, written from these two settings (bot/hours.py).
     office_hours: str = "mon-fri 09:00-17:00"
     office_timezone: str = "America/Mexico_City"
     #: Staff messages in a topic starting with this stay internal.
@@ -78,6 +81,15 @@ class Settings(BaseSettings):
     paid_broadcast_rate: float = Field(default=1000.0, gt=0, le=1000.0)
     #: Broadcast sends in flight at once (they still wait for the rate); empty: enough for the rate.
     broadcast_concurrency: int | None = Field(default=None, ge=1, le=500)
+
+    @model_validator(mode="after")
+    def _office_hours_readable(self) -> Settings:
+        """A typo in OFFICE_HOURS or OFFICE_TIMEZONE stops the start, saying what is expected."""
+        self.office()
+        return self
+
+    def office(self) -> OfficeHours:
+        return OfficeHours.parse(self.office_hours, self.office_timezone)
 
     def broadcast_in_flight(self) -> int:
         """Sends in flight needed to keep the broadcast rate with about 150 ms per Bot API call, at least 16."""

@@ -157,6 +157,8 @@ class Conversation:
                 return Reply(
                     tuple(self.render.events(lang, events)),
                     edit_source=self.render.privacy_notice(lang).text,
+                    # Their menu in the language they picked, from consent on: nothing is tied to a chat before.
+                    menu_language=lang,
                 )
             case Consent(language=lang, accepted=False) if lang in self.tr.languages:
                 return Reply(
@@ -191,6 +193,7 @@ class Conversation:
                     return Reply(
                         (Outgoing(self.tr.text(lang, T.LANG_CHANGED)), *reply.messages),
                         edit_source=self._picked(lang),
+                        menu_language=lang,
                     )
                 return await self._step(participant, engine.Show(), update_id)
             case AskLanguage():
@@ -224,7 +227,7 @@ class Conversation:
             case ConfirmDelete(confirmed=True):
                 await self.erase(participant)
                 log.info("participant deleted", extra={"user": hashed(participant.user_id)})
-                return self._closing_delete(lang, T.DELETE_DONE)
+                return replace(self._closing_delete(lang, T.DELETE_DONE), menu_cleared=True)
             case ConfirmDelete(confirmed=False):
                 return self._closing_delete(lang, T.DELETE_CANCELLED)
             case ShowOrganisations() | PickOrganisation() | ShareWith() | Withdraw():

@@ -13,10 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 
+from bot.hours import OfficeHours
 from bot.i18n import Translator
 from bot.intents import ShareWithHuman
 from bot.logs import hashed
@@ -66,30 +66,6 @@ class StaffApi(Protocol):
 
     async def delete_messages(self, chat_id: int, message_ids: Sequence[int]) -> None:
         """Delete messages, as many as Telegram allows (its own, or any as an admin; 48 hours old at most)."""
-
-
-@dataclass(frozen=True)
-class OfficeHours:
-    """When someone is on duty, e.g. "mon-fri 09:00-17:00" in a time zone."""
-
-    days: frozenset[int]  # 0 = Monday
-    start: dt.time
-    end: dt.time
-    zone: ZoneInfo
-
-    @classmethod
-    def parse(cls, text: str, zone: str) -> OfficeHours:
-        names = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        day_part, hour_part = text.lower().split()
-        first, _, last = day_part.partition("-")
-        start_day, end_day = names.index(first), names.index(last or first)
-        days = frozenset(range(start_day, end_day + 1))
-        begin, _, end = hour_part.partition("-")
-        return cls(days, dt.time.fromisoformat(begin), dt.time.fromisoformat(end), ZoneInfo(zone))
-
-    def on_duty(self, moment: dt.datetime) -> bool:
-        local = moment.astimezone(self.zone)
-        return local.weekday() in self.days and self.start <= local.time() < self.end
 
 
 @dataclass(frozen=True)
@@ -194,7 +170,7 @@ class Handoff:
         )
         log.info("ticket opened", extra={"user": hashed(participant.user_id), "ticket": ticket.id})
         key = T.HANDOFF_OPENED if self.office.on_duty(now) else T.HANDOFF_OPENED_OFF_DUTY
-        hours = self.tr.text(lang, T.HANDOFF_HOURS)
+        hours = self.office.describe(self.tr, lang)
         return Reply((Outgoing(self.tr.text(lang, key, hours=hours)),), edit_source=self.tr.text(lang, T.HANDOFF_ASK))
 
     async def intercept(

@@ -59,6 +59,10 @@ class Reply:
     edit_source: str | None = None
     #: A short notice on the tapped button itself (answerCallbackQuery).
     toast: str | None = None
+    #: The person picked this language: their chat's command menu speaks it from now on (bot.telegram.menus).
+    menu_language: str | None = None
+    #: The person erased their data: their chat's command menu goes back to everyone's.
+    menu_cleared: bool = False
 
 
 def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:

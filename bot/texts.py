@@ -97,6 +97,10 @@ class T(StrEnum):
     HANDOFF_OPENED = "handoff.opened"
     HANDOFF_OPENED_OFF_DUTY = "handoff.opened_off_duty"
     HANDOFF_HOURS = "handoff.hours"
+    HOURS_DAYS = "hours.days"
+    HOURS_ONE_DAY = "hours.one_day"
+    HOURS_EVERY_DAY = "hours.every_day"
+    HOURS_ZONE = "hours.zone"
     HANDOFF_ALREADY = "handoff.already"
     HANDOFF_UNAVAILABLE = "handoff.unavailable"
     HANDOFF_LOST = "handoff.lost"
@@ -229,6 +233,8 @@ COMMANDS = (
 )  # fmt: skip
 
 MONTHS = tuple(f"date.month.{n}" for n in range(1, 13))
+#: Monday (1) to Sunday (7): Creole office hours read them; Spanish and English day names come from Babel.
+DAYS = tuple(f"date.day.{n}" for n in range(1, 8))
 
 #: Ticket statuses shown in the staff queue, each described by `staff.status.<name>`.
 QUEUED_STATUSES = ("waiting", "escalated")
@@ -248,6 +254,7 @@ def transport_keys() -> set[str]:
         *(t.value for t in T),
         *(f"cmd.{c}" for c in COMMANDS),
         *MONTHS,
+        *DAYS,
         *(f"offer.{o}" for o in OFFERS),
         *(f"result.label.{outcome}" for outcome in OUTCOMES),
         *(f"staff.status.{status}" for status in QUEUED_STATUSES),

@@ -3,7 +3,8 @@
 A broken file must stop the bot at startup with a message that names the file and the node, never surface
 as a confused conversation with a migrant. The checks: schema version, unique ids, every `next` exists,
 every question reachable, every path ends, every condition names a real question and option, every rule
-cites a known source and carries a date, every text key exists in every language the caller supports.
+cites a known source and carries a date, `as_of` is no older than any source or rule date, a rule on an unverified
+source only sends the case to a person, every text key exists in every language the caller supports.
 """
 
 from __future__ import annotations
@@ -289,6 +290,46 @@ def _check_ruleset(path: Path, rs: Ruleset, qn: Questionnaire) -> None:
     missing = [o for o in OUTCOMES if o not in rs.outcomes]
     if missing:
         raise FlowError(path, None, f"outcomes lack {missing}")
+    _check_as_of(path, rs)
+    _check_unverified(path, rs)
+
+
+def _check_as_of(path: Path, rs: Ruleset) -> None:
+    """`as_of` is what a person reads ("rules as of …"): it may not be older than anything the ruleset applies."""
+    judged: list[ScopeRule | Rule] = [*rs.scope, *rs.rules]
+    for rule in judged:
+        if rule.date > rs.as_of:
+            raise FlowError(
+                path, rule.id, f"dated {rule.date}, after the ruleset's as_of {rs.as_of}: as_of must be the latest date"
+            )
+    for source in rs.sources:
+        if source.date > rs.as_of:
+            citing = [r.id for r in judged if r.source == source.id]
+            raise FlowError(
+                path,
+                citing[0] if citing else source.id,
+                f"source '{source.id}' is dated {source.date}, after the ruleset's as_of {rs.as_of}"
+                + (f" (cited by {', '.join(citing)})" if citing else "")
+                + ": as_of must be the date of the latest source it applies",
+            )
+
+
+def _check_unverified(path: Path, rs: Ruleset) -> None:
+    """A source marked `verified: false` may send a case to a person, never decide it: only `severity: review`."""
+    unverified = {s.id for s in rs.sources if not s.verified}
+    for scope in rs.scope:
+        if scope.source in unverified:
+            raise FlowError(
+                path, scope.id, f"sends people elsewhere on source '{scope.source}', which is marked verified: false"
+            )
+    for rule in rs.rules:
+        if rule.source in unverified and rule.severity != "review":
+            raise FlowError(
+                path,
+                rule.id,
+                f"cites only source '{rule.source}', which is marked verified: false, so it cannot be "
+                f"severity {rule.severity!r}: make it severity: review (a person checks it), or verify the source",
+            )
 
 
 def _check_reason_texts(path: Path, rule: Rule, qn: Questionnaire) -> None:

@@ -81,6 +81,10 @@ class Source(_Frozen):
     url: str
     date: dt.date
     grade: Literal["primary", "secondary"]
+    #: False where the domain brief only reports what the source says ("reportedly [S]") and nobody has checked it:
+    #: a rule citing it may send a case to a person (`severity: review`), never rule anyone out (the loader checks).
+    #: Strict, so a quoted "false" is refused rather than read as true.
+    verified: bool = Field(default=True, strict=True)
 
 
 class ScopeRule(_Frozen):

@@ -66,14 +66,20 @@ def evaluate(program: Program, answers: Mapping[str, str]) -> Verdict:
     failed: list[Reason] = []
     pending: list[Reason] = []
     uncertain: list[Reason] = []
+
+    def add(reasons: list[Reason], reason: Reason) -> None:
+        # Two rules one "I don't know" leaves open (a bar and its exception) read the same: the person reads it once.
+        if not any((r.text, r.date) == (reason.text, reason.date) for r in reasons):
+            reasons.append(reason)
+
     for rule in ruleset.rules:
         result = rule.fails_when.evaluate(lookup)
         if result is True:
-            {"blocks": failed, "pending": pending, "review": uncertain}[rule.severity].append(_reason(rule))
+            add({"blocks": failed, "pending": pending, "review": uncertain}[rule.severity], _reason(rule))
         elif result is None:
-            uncertain.append(_reason(rule, rule.unknown_text))
+            add(uncertain, _reason(rule, rule.unknown_text))
         elif rule.doubtful_when is not None and rule.doubtful_when.evaluate(lookup) is not False:
-            uncertain.append(_reason(rule, rule.doubt_text))
+            add(uncertain, _reason(rule, rule.doubt_text))
 
     outcome: Outcome = "not_eligible" if failed else "needs_review" if uncertain else "likely_eligible"
     return Verdict(outcome, failed=tuple(failed), uncertain=tuple(uncertain), pending=tuple(pending))

@@ -177,10 +177,10 @@ async def test_back_from_the_result(conversation: Conversation) -> None:
 
 
 async def test_every_result_states_the_rules_date(conversation: Conversation) -> None:
-    """Each result says which rules it applied: "Rules as of October 19, 2022"."""
+    """Each result says which rules it applied: "Rules as of December 15, 2022"."""
     await consent(conversation, "en")
     result = await conversation.handle(ANA, Answer("nationality", "other"))
-    assert any("Rules as of October 19, 2022." in m.text for m in result.messages)
+    assert any("Rules as of December 15, 2022." in m.text for m in result.messages)
 
 
 def test_settings_default_to_sqlite_long_polling() -> None:

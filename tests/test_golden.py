@@ -66,13 +66,15 @@ def run_case(program: Program, case: dict[str, Any]) -> dict[str, Any]:
         "uncertain": [r.rule_id for r in verdict.uncertain],
         "pending": [r.rule_id for r in verdict.pending],
         "route": verdict.route,
+        "rules_as_of": outcome.rules_as_of,
         "info": [e.text for e in events if isinstance(e, InfoShown)],
     }
 
 
 @pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
 def test_golden_vector(programs: Programs, path: Path, request: pytest.FixtureRequest) -> None:
-    """Under the program its directory names, the engine reaches exactly the stated outcome, reasons and messages."""
+    """Under the program its directory names, the engine reaches exactly the stated outcome, reasons, "rules as of"
+    date and messages."""
     assert path.parent.name in PROGRAMS, f"{path.parent.name} is not a program under flows/programs"
     program = programs(path.parent.name)
     case = yaml.safe_load(path.read_text(encoding="utf-8"))

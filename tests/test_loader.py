@@ -162,3 +162,52 @@ def test_a_rule_an_i_dont_know_can_leave_open_needs_words_for_it(program_dir: Pa
     refuse(program_dir, "B2", "unknown_text")
     rules.write_text(original.replace("    doubt_text: doubt.passport\n", ""), encoding="utf-8")
     refuse(program_dir, "E4", "doubt_text")
+
+
+def test_as_of_older_than_a_rule_it_applies_is_refused(program_dir: Path) -> None:
+    """People read "rules as of" the ruleset's `as_of`: a rule dated later would be applied under an older date."""
+    edit(program_dir / "rules.yaml", lambda d: d["rules"][0].update(date="2023-01-01"))
+    refuse(program_dir, "rules.yaml", "node 'E1'", "2023-01-01", "as_of 2022-12-15")
+
+
+def test_as_of_older_than_a_source_it_cites_is_refused(program_dir: Path) -> None:
+    """The shipped venezuela-2022 applies the H-2B rule of 2022-12-15: an as_of of the process's own date, 19 October
+    2022, is refused, naming the later source and the rule that cites it."""
+    edit(program_dir / "rules.yaml", lambda d: d.update(as_of="2022-10-19"))
+    error = refuse(program_dir, "rules.yaml", "2022-12-15", "as_of 2022-10-19")
+    assert "H2B" in str(error)
+
+
+def test_an_unverified_source_cannot_rule_anyone_out(program_dir: Path) -> None:
+    """A source marked `verified: false` ("reportedly [S]" in the brief) can back a review, never a bar."""
+    reported = {"id": "reported", "title": "As reported", "url": "https://example.org/", "date": "2022-10-19"}
+
+    def cite_unverified(severity: str):  # type: ignore[no-untyped-def]
+        def change(data: dict) -> None:
+            data["sources"].append({**reported, "grade": "secondary", "verified": False})
+            next(r for r in data["rules"] if r["id"] == "B2").update(source="reported", severity=severity)
+
+        return change
+
+    rules = program_dir / "rules.yaml"
+    original = rules.read_text(encoding="utf-8")
+    edit(rules, cite_unverified("blocks"))
+    refuse(program_dir, "rules.yaml", "node 'B2'", "'reported'", "verified: false", "severity: review")
+    rules.write_text(original, encoding="utf-8")
+    edit(rules, cite_unverified("review"))
+    b2 = next(r for r in load_program(program_dir).ruleset.rules if r.id == "B2")
+    assert (b2.source, b2.severity) == ("reported", "review")
+
+
+def test_verified_must_be_a_real_boolean(program_dir: Path) -> None:
+    """A quoted "false" is refused rather than read as true."""
+    edit(program_dir / "rules.yaml", lambda d: d["sources"][0].update(verified="false"))
+    refuse(program_dir, "rules.yaml", "verified")
+
+
+def test_the_haitian_sea_bar_only_sends_the_case_to_a_person() -> None:
+    """The brief reports the Haitian sea bar ("reportedly [S]"): its source stays unverified, its rule a review."""
+    ruleset = load_program(PROGRAMS_DIR / "chnv-2023").ruleset
+    sea_ht = next(r for r in ruleset.rules if r.id == "SEA_HT")
+    assert sea_ht.severity == "review"
+    assert next(s for s in ruleset.sources if s.id == sea_ht.source).verified is False

@@ -43,11 +43,12 @@ def test_an_eligible_venezuelan_keeps_what_still_means_the_same(programs: dict[s
         "mx_pa_irregular",
         "us_irregular",
         "removal_order",
+        "removal_order_older",
     )
     assert all(moved.answers[q] == dict(ELIGIBLE)[q] for q in moved.history)
     assert isinstance(asked, QuestionAsked)
     assert asked.question_id == moved.node == "other_citizenship"
-    assert notice.kept == 6
+    assert notice.kept == 7
 
 
 def test_an_answer_whose_meaning_changed_is_asked_again(programs: dict[str, Program]) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -235,6 +235,25 @@ class SqlStore:
                     .where(answers.c.user_id == user_id, answers.c.question_id == question_id)
                     .values(option_id=option_id, position=position, answered_at=now)
                 )
+
+    async def menu_shown(self, user_id: int, menu: str) -> None:
+        """Their chat now shows command menu `menu` ("es:1a2b3c4d"); nothing happens for someone not stored."""
+        async with self.writing() as conn:
+            await conn.execute(update(participants).where(participants.c.user_id == user_id).values(menu=menu))
+
+    async def stale_menus(self, wanted: Mapping[str, str]) -> list[tuple[int, int, str]]:
+        """(user id, chat id, language) of everyone whose chat does not show `wanted[language]`: never set, set
+        in a language they have since left, or of an older version of the commands."""
+        current = or_(
+            *(and_(participants.c.language == lang, participants.c.menu == menu) for lang, menu in wanted.items())
+        )
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(participants.c.user_id, participants.c.chat_id, participants.c.language)
+                .where(or_(participants.c.menu.is_(None), ~current))
+                .order_by(participants.c.user_id)
+            )
+            return [(row.user_id, row.chat_id, row.language) for row in rows]
 
     async def processed(self, update_id: int) -> bool:
         async with self.engine.connect() as conn:

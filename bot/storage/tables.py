@@ -28,6 +28,8 @@ participants = Table(
     Column("node", String(32), nullable=True),
     Column("outcome", String(32), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The command menu last set for their chat, "<language>:<version>" (bot.telegram.menus); NULL: none yet.
+    Column("menu", String(24), nullable=True),
 )
 
 # One row per answered question on the current path; `position` orders them, which is the Back history.

@@ -29,6 +29,7 @@ from bot.outbox import PROTECT, Entry
 from bot.outgoing import Outgoing, Reply
 from bot.storage.broadcasts import Version
 from bot.telegram.callbacks import pack
+from bot.telegram.menus import CommandMenus
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
 
 
 class TelegramSender:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, menus: CommandMenus | None = None) -> None:
         self.bot = bot
+        self.menus = menus
 
     async def deliver(self, chat_id: int, reply: Reply, *, query: CallbackQuery | None = None) -> None:
         if query is not None:
@@ -58,6 +60,13 @@ class TelegramSender:
         except TelegramForbiddenError:
             # They blocked the bot or left: nothing to deliver; their saved state stays until they /delete.
             log.info("recipient unreachable", extra={"user": hashed(chat_id)})
+            return
+        # After the messages, so the menu never holds up what the person reads.
+        if self.menus is not None:
+            if reply.menu_language is not None:
+                await self.menus.show(chat_id, reply.menu_language)
+            if reply.menu_cleared:
+                await self.menus.clear(chat_id)
 
     # ---- Messenger (bot.connect)
 

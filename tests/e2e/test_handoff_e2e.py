@@ -8,15 +8,18 @@ real use. Telegram's group limit is scaled down (20 messages per second instead 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.app import Core, serve
 from bot.config import Settings
+from bot.hours import DAY_CODES
 from tests.conftest import FIGURES
 from tests.e2e.conftest import answer, begin, settings_for, with_answers
 from tests.fakebotapi import FakeBotAPI, FakeUser
@@ -510,3 +513,28 @@ async def test_an_outsider_flooding_topics_delays_no_relay(staff: Staff, request
     assert len(notices) == 1
     assert during < 3.0  # the 300 notices the bot used to queue took 15 s at this group's pace
     assert not any("spam" in m.text for m in user.messages)
+
+
+async def test_the_hours_people_read_come_from_the_settings(server: FakeBotAPI, core: Core, tmp_path: Path) -> None:
+    """Off duty, a Creole speaker is told when someone answers in Creole, written from OFFICE_HOURS and
+    OFFICE_TIMEZONE: a Bogotá office open one day, three days from today, so never now."""
+    zone = ZoneInfo("America/Bogota")
+    day = (dt.datetime.now(zone).weekday() + 3) % 7
+    world = staff_world(server, core, tmp_path, forum=True)
+    world.settings = world.settings.model_copy(
+        update={"office_hours": f"{DAY_CODES[day]} 08:30-14:00", "office_timezone": zone.key}
+    )
+    creole_day = core.translator.text("ht", f"date.day.{day + 1}")
+    await world.start()
+    try:
+        user = server.user(language_code="fr")
+        await begin(user, "ht")
+        for question, option in with_answers(passport="dont_know"):
+            await answer(user, question, option)
+        await user.tap(data="h:")
+        ask = await user.wait_for(lambda m: any(b.data == "h:1" for r in m.buttons for b in r))
+        await user.tap(data="h:1", message=ask)
+        told = await user.wait_for(has(f"chak {creole_day}, soti 8:30 rive 14:00 (lè Bogota)"))
+        assert told.text.startswith(core.translator.text("ht", "handoff.opened_off_duty").split(".")[0])
+    finally:
+        await world.shutdown()

@@ -144,6 +144,7 @@ async def test_a_haitian_gets_the_parole_path_and_h2b_in_creole(server: FakeBotA
 HAITIAN_IN_MEXICO = [
     ("nationality", "haitian"), ("location", "mexico"), ("mx_pa_irregular", "yes"),
     ("mx_pa_irregular_when_chn", "on_or_before"), ("us_irregular", "no"), ("sea_interdiction", "no"),
-    ("removal_order", "no"), ("other_citizenship", "no"), ("other_residence", "no"), ("refugee_status", "no"),
-    ("passport", "valid"), ("supporter", "yes"), ("age", "adult"), ("vaccines", "yes"), ("flight", "yes"),
+    ("removal_order", "no"), ("removal_order_older", "no"), ("other_citizenship", "no"), ("other_residence", "no"),
+    ("refugee_status", "no"), ("passport", "valid"), ("supporter", "yes"), ("age", "adult"), ("vaccines", "yes"),
+    ("flight", "yes"),
 ]  # fmt: skip

@@ -1025,7 +1025,11 @@ class CommandScopeKey:
 
 
 def validate_scope(scope: Mapping[str, Any] | None, language_code: str | None) -> CommandScopeKey:
-    """Validate a BotCommandScope and language code, returning the key their commands live under."""
+    """Validate a BotCommandScope's shape and a language code, returning the key their commands live under.
+
+    A ``chat_id`` is kept as an int (``123`` and ``"123"`` are the same chat) or an ``@username``; a ``user_id``
+    must be an int. Whether that chat exists, and may have that scope, is the server's check (it knows the chats).
+    """
     language = language_code or ""
     if language and not _LANGUAGE_CODE_RE.fullmatch(language):
         raise BotAPIError.bad_request("LANG_CODE_INVALID")
@@ -1038,5 +1042,19 @@ def validate_scope(scope: Mapping[str, Any] | None, language_code: str | None) -
     for key in _SCOPE_KEYS[scope_type]:
         if key not in scope:
             raise BotAPIError.bad_request(f"{key} is empty")
-        values.append(scope[key])
+        values.append(_scope_id(key, scope[key]))
     return CommandScopeKey(scope=tuple(values), language_code=language)
+
+
+def _scope_id(key: str, value: Any) -> int | str:
+    """A scope's ``chat_id`` (Integer or String: an id, or ``@username``) or ``user_id`` (Integer)."""
+    if isinstance(value, bool):
+        raise BotAPIError.bad_request(f"invalid {key} specified")
+    if isinstance(value, int):
+        return value
+    if key == "chat_id" and isinstance(value, str):
+        if re.fullmatch(r"-?\d+", value):
+            return int(value)
+        if value.startswith("@") and len(value) > 1:
+            return value
+    raise BotAPIError.bad_request(f"invalid {key} specified")

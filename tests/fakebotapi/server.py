@@ -712,8 +712,35 @@ class FakeBotAPI:
         return [call for call in self.calls if call.method.lower() == method.lower()]
 
     def commands(self, scope: Mapping[str, Any] | None = None, language_code: str = "") -> list[dict[str, str]]:
-        """The command list stored by setMyCommands for that scope and language."""
-        return list(self._commands.get(validate_scope(scope, language_code), []))
+        """The command list stored by setMyCommands for exactly that scope and language."""
+        return list(self._commands.get(self._command_key(scope, language_code), []))
+
+    def menu(
+        self, chat_id: int, language_code: str | None = None, *, user_id: int | None = None
+    ) -> list[dict[str, str]]:
+        """The command menu someone whose app speaks `language_code` sees in that chat, as Telegram picks it.
+
+        The first list set, narrowest scope first, each with the person's language before without one
+        (https://core.telegram.org/bots/features#command-scopes). In a private chat: chat, all_private_chats,
+        default. In a group: chat_member (for `user_id`), chat, all_group_chats, default (the administrator
+        scopes are not modelled: no member of a fake group is an administrator). A language like "pt-br" counts
+        as "pt". Nothing set anywhere: an empty menu.
+        """
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise KeyError(f"no chat {chat_id}")
+        if chat.type == "private":
+            scopes: list[tuple[Any, ...]] = [("chat", chat_id), ("all_private_chats",), ("default",)]
+        else:
+            member = [("chat_member", chat_id, user_id)] if user_id is not None else []
+            scopes = [*member, ("chat", chat_id), ("all_group_chats",), ("default",)]
+        language = (language_code or "").split("-")[0].lower()
+        for scope in scopes:
+            for code in dict.fromkeys((language, "")):
+                found = self._commands.get(CommandScopeKey(scope, code))
+                if found:
+                    return list(found)
+        return []
 
     def deliveries(
         self, where: Callable[[ChatMessage], bool] | None = None, *, private_only: bool = True
@@ -1070,15 +1097,35 @@ class FakeBotAPI:
 
     async def _set_my_commands(self, params: dict[str, Any]) -> bool:
         commands = validate_commands(params["commands"])
-        self._commands[validate_scope(params.get("scope"), params.get("language_code"))] = commands
+        self._commands[self._command_key(params.get("scope"), params.get("language_code"))] = commands
         return True
 
     async def _get_my_commands(self, params: dict[str, Any]) -> list[dict[str, str]]:
-        return list(self._commands.get(validate_scope(params.get("scope"), params.get("language_code")), []))
+        return list(self._commands.get(self._command_key(params.get("scope"), params.get("language_code")), []))
 
     async def _delete_my_commands(self, params: dict[str, Any]) -> bool:
-        self._commands.pop(validate_scope(params.get("scope"), params.get("language_code")), None)
+        self._commands.pop(self._command_key(params.get("scope"), params.get("language_code")), None)
         return True
+
+    def _command_key(self, scope: Mapping[str, Any] | None, language_code: str | None) -> CommandScopeKey:
+        """A scope checked against the chats: its chat must exist, and not be a channel (the reference: "Channel
+        direct messages chats and channel chats aren't supported"); the administrator and member scopes are for
+        groups only. The chat is keyed by its id, however the call named it."""
+        key = validate_scope(scope, language_code)
+        kind, *ids = key.scope
+        if not ids:
+            return key
+        chat_ref = ids[0]
+        if isinstance(chat_ref, str):  # @username: the fake's groups and channels have none
+            raise BotAPIError.bad_request("chat not found")
+        chat = self._chats.get(chat_ref)
+        if chat is None:
+            raise BotAPIError.bad_request("chat not found")
+        if chat.type == "channel":
+            raise BotAPIError.bad_request("can't change commands in channel chats")
+        if kind != "chat" and chat.type == "private":
+            raise BotAPIError.bad_request(f"can't use {kind} scope in a private chat")
+        return key
 
     async def _send_message(self, params: dict[str, Any]) -> dict[str, Any]:
         chat = self._chat(params["chat_id"])

@@ -311,6 +311,20 @@ class FakeUser(ChatSender, ChatReader):
     # -- what the user sees ----------------------------------------------------------------------
 
     @property
+    def language_code(self) -> str | None:
+        """The language the user's Telegram app reports (``None``: it reports none)."""
+        code = self.api.get("language_code")
+        return code if isinstance(code, str) else None
+
+    def menu(self) -> list[str]:
+        """The commands in this user's menu in their chat with the bot, as their app shows it (in menu order)."""
+        return [command["command"] for command in self.server.menu(self.id, self.language_code)]
+
+    def menu_descriptions(self) -> list[str]:
+        """What the menu says of each command, in menu order: the language a person reads their commands in."""
+        return [command["description"] for command in self.server.menu(self.id, self.language_code)]
+
+    @property
     def reply_keyboard(self) -> list[list[str]] | None:
         """The reply keyboard currently shown under the input field, if any."""
         for message in reversed(self.chat.bot_log):
