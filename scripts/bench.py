@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import load_core  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.storage import Participant, open_store  # noqa: E402
 from flows import engine  # noqa: E402
 from tests.e2e.conftest import ELIGIBLE, begin  # noqa: E402
 from tests.fakebotapi import FakeBotAPI, FakeUser  # noqa: E402
@@ -52,6 +54,37 @@ def bench_engine(seconds: float = 3.0) -> tuple[int, float]:
             session, _ = engine.step(program, session, engine.Choose(session.node, ANSWERS[session.node]), TODAY)
             steps += 1
     return steps, time.perf_counter() - started
+
+
+async def bench_store(url: str, taps: int = 3000) -> tuple[float, float]:
+    """Microseconds (wall, and CPU of this process) of one tap's storage work, as the bot does it: load the person
+    (with the update-id check), then save the new session with its answer and the update id in one transaction.
+    One person after another, so it is the cost of the calls, not of waiting for the single writer."""
+    program = load_core(Settings(_env_file=None)).program  # type: ignore[call-arg]
+    store = await open_store(url)
+    now = dt.datetime.now(dt.UTC)
+    people = 50
+    try:
+        for user_id in range(1, people + 1):
+            participant = Participant(user_id, user_id, "es", now, engine.new_session(program))
+            await store.save(participant, previous=None, update_id=None, now=now)
+        started, cpu = time.perf_counter(), time.process_time()
+        for tap in range(taps):
+            user_id = tap % people + 1
+            update_id = 10_000_000 + tap
+            loaded = (await store.load_for(user_id, update_id=update_id)).participant
+            assert loaded is not None
+            session = loaded.session
+            if session.finished:
+                session, _ = engine.step(program, session, engine.Restart(), TODAY)
+            else:
+                assert session.node is not None
+                choice = engine.Choose(session.node, ANSWERS[session.node])
+                session, _ = engine.step(program, session, choice, TODAY)
+            await store.save(replace(loaded, session=session), previous=loaded, update_id=update_id, now=now)
+        return (time.perf_counter() - started) / taps * 1e6, (time.process_time() - cpu) / taps * 1e6
+    finally:
+        await store.close()
 
 
 #: Settings that measure the bot rather than Telegram's limits: no send pace, no flood control (scripted users
@@ -163,14 +196,19 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2, help="questionnaires per user")
     parser.add_argument("--telegram-pace", action="store_true", help="keep SEND_RATE and flood control as deployed")
+    parser.add_argument("--profile", type=Path, help="run the bot under cProfile and write its profile here")
     args = parser.parse_args()
 
     steps, seconds = bench_engine()
     print(f"{'engine (pure flows)':<34} {steps:>6} steps   in {seconds:6.1f} s = {steps / seconds:9.0f} steps/s")
+    with tempfile.TemporaryDirectory() as folder:
+        wall, cpu = await bench_store(f"sqlite+aiosqlite:///{Path(folder) / 'store.db'}")
+    print(f"{'store, SQLite (load + save a tap)':<34} {wall:9.0f} µs a tap, {cpu:6.0f} µs of CPU")
 
     per_user = args.rounds * (len(ANSWERS) + 1)
+    bot_args = ["-m", "cProfile", "-o", str(args.profile), "-m", "bot"] if args.profile else ["-m", "bot"]
     puente = await run_load(
-        ["-m", "bot"],
+        bot_args,
         args.users,
         lambda server, lat: questionnaire_user(server, args.rounds, lat),
         settings={} if args.telegram_pace else UNPACED,
