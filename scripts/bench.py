@@ -3,16 +3,20 @@
 Run `make bench`, or `.venv/bin/python scripts/bench.py --users 100 --rounds 3`.
 
 1. Engine: questionnaire steps per second, pure `flows` (no I/O).
-2. Full stack: `python -m bot` as its own process (SQLite, aiogram, real HTTP) against the fake Bot API, with N
-   scripted users tapping through the questionnaire at once: updates per second, p50/p99 reply latency (from
-   the tap reaching the server's update queue to the next question arriving back at the server).
-3. Baseline: a bare aiogram echo bot (scripts/echo_bot.py) on the same fake server with the same N users,
-   and the ratio between the two.
+2. Store: one tap's load and save (SqlStore), wall and CPU, on SQLite and on the machine's PostgreSQL.
+3. Saturation: `python -m bot` as its own process (aiogram, real HTTP) against the fake Bot API, with N scripted
+   people tapping through the questionnaire at once, each tapping the moment a reply arrives: updates per second,
+   p50/p99 reply latency (from the tap reaching the server's update queue to the next question arriving back at
+   the server) and the bot's CPU per update; on SQLite, on PostgreSQL, and for a bare aiogram echo bot
+   (scripts/echo_bot.py) on the same fake server with the same N people, with the ratio between the two.
+4. Below saturation (`--think-ms`, 2 s by default): the same N people pausing between a reply and their next tap,
+   for Puente and the echo bot, and the ratio of their p99 latencies.
 
 The bot's own send pace (`SEND_RATE`, Telegram's 30 messages a second, and `PRIVATE_CHAT_RATE`, one a second per
-person) and its per-person flood control are lifted for (2), as the echo bot has neither: this measures what the bot
+person) and its per-person flood control are lifted, as the echo bot has neither: this measures what the bot
 itself can do. With `--telegram-pace` they stay, and the figure is what Telegram lets through (about 30 sends a
-second, some 12 taps a second; scripted people tap far faster than one message a second each).
+second, some 12 taps a second; scripted people tap far faster than one message a second each). `--profile FILE`
+runs the bot under cProfile in the saturation run.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -33,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sqlalchemy.engine import make_url  # noqa: E402
+
 from bot.app import load_core  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.storage import Participant, open_store  # noqa: E402
@@ -41,6 +48,8 @@ from tests.e2e.conftest import ELIGIBLE, begin  # noqa: E402
 from tests.fakebotapi import FakeBotAPI, FakeUser  # noqa: E402
 
 TODAY = dt.date(2026, 11, 22)
+#: The machine's PostgreSQL (a database of this name is dropped and made again for each run).
+POSTGRES_URL = os.environ.get("PUENTE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/puente_bench")
 ANSWERS = dict(ELIGIBLE)
 
 
@@ -93,13 +102,13 @@ UNPACED = {"SEND_RATE": "100000", "PRIVATE_CHAT_RATE": "100000", "FLOOD_BURST": 
 
 
 def start_process(
-    args: list[str], server: FakeBotAPI, database: Path, settings: dict[str, str]
+    args: list[str], server: FakeBotAPI, database_url: str, settings: dict[str, str]
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "BOT_TOKEN": server.token,
         "TELEGRAM_API_URL": server.base_url,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "DATABASE_URL": database_url,
         "POLLING_TIMEOUT": "2",
         "LOG_LEVEL": "ERROR",
         **settings,
@@ -114,9 +123,13 @@ async def timed(user: FakeUser, act: Callable[[], Awaitable[object]], arrived: C
     return time.perf_counter() - started
 
 
-async def questionnaire_user(server: FakeBotAPI, rounds: int, latencies: list[float]) -> int:
+async def questionnaire_user(server: FakeBotAPI, rounds: int, latencies: list[float], think: float = 0.0) -> int:
+    """One person through the questionnaire `rounds` times, tapping the moment each question arrives, or after
+    `think` seconds (the first tap at a random moment within them, so people do not tap in step)."""
     user = server.user(language_code="es")
     await begin(user, "es")
+    if think:
+        await asyncio.sleep(random.uniform(0, think))
     updates = 0
     for _ in range(rounds):
         node = "nationality"
@@ -129,6 +142,7 @@ async def questionnaire_user(server: FakeBotAPI, rounds: int, latencies: list[fl
 
             latencies.append(await timed(user, lambda n=node, o=option: user.tap(data=f"a:{n}:{o}"), arrived))
             updates += 1
+            await asyncio.sleep(think)
             if last:
                 break
             node = next(b.data for row in user.last_message.buttons for b in row if b.data).split(":")[1]
@@ -139,11 +153,14 @@ async def questionnaire_user(server: FakeBotAPI, rounds: int, latencies: list[fl
     return updates
 
 
-async def echo_user(server: FakeBotAPI, count: int, latencies: list[float]) -> int:
+async def echo_user(server: FakeBotAPI, count: int, latencies: list[float], think: float = 0.0) -> int:
     user = server.user(language_code="es")
+    if think:
+        await asyncio.sleep(random.uniform(0, think))
     for n in range(count):
         text = f"hola {user.id} {n}"
         latencies.append(await timed(user, lambda t=text: user.send(t), lambda got, t=text: got == t))
+        await asyncio.sleep(think)
     return count
 
 
@@ -158,10 +175,14 @@ async def run_load(
     users: int,
     make: Callable[[FakeBotAPI, list[float]], Awaitable[int]],
     settings: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> tuple[int, float, list[float], float]:
+    """Start `script` against a fresh fake Bot API and database (SQLite in a temporary folder unless
+    `database_url`), run `users` people made by `make`, and return updates, seconds, latencies and bot CPU."""
     async with FakeBotAPI() as server:
         with tempfile.TemporaryDirectory() as folder:
-            process = start_process(script, server, Path(folder) / "bench.db", settings or {})
+            url = database_url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
+            process = start_process(script, server, url, settings or {})
             try:
                 warm = server.user(language_code="es")
                 await warm.send("/start")
@@ -175,6 +196,25 @@ async def run_load(
                 process.terminate()
                 process.wait(timeout=20)
     return sum(counts), elapsed, latencies, cpu
+
+
+async def fresh_postgres(url: str) -> str | None:
+    """An empty database for one run on the PostgreSQL server of `url` (its database is dropped and made again),
+    or None when no server answers there."""
+    import asyncpg  # the postgres extra, installed with the dev tools
+
+    target = make_url(url)
+    admin = target.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
+    try:
+        conn = await asyncpg.connect(admin, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return None
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{target.database}"')
+    finally:
+        await conn.close()
+    return url
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -196,6 +236,10 @@ async def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2, help="questionnaires per user")
     parser.add_argument("--telegram-pace", action="store_true", help="keep SEND_RATE and flood control as deployed")
+    parser.add_argument(
+        "--think-ms", type=int, default=2000, help="the second run's pause between a reply and the next tap (0: skip)"
+    )
+    parser.add_argument("--postgres", default=POSTGRES_URL, help="PostgreSQL for the same run ('' to skip)")
     parser.add_argument("--profile", type=Path, help="run the bot under cProfile and write its profile here")
     args = parser.parse_args()
 
@@ -204,22 +248,51 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         wall, cpu = await bench_store(f"sqlite+aiosqlite:///{Path(folder) / 'store.db'}")
     print(f"{'store, SQLite (load + save a tap)':<34} {wall:9.0f} µs a tap, {cpu:6.0f} µs of CPU")
+    postgres = await fresh_postgres(args.postgres) if args.postgres else None
+    if postgres:
+        wall, cpu = await bench_store(postgres)
+        print(f"{'store, PostgreSQL':<34} {wall:9.0f} µs a tap, {cpu:6.0f} µs of CPU")
 
     per_user = args.rounds * (len(ANSWERS) + 1)
     bot_args = ["-m", "cProfile", "-o", str(args.profile), "-m", "bot"] if args.profile else ["-m", "bot"]
+    settings = {} if args.telegram_pace else UNPACED
+    paced = ", Telegram's pace" if args.telegram_pace else ""
+
+    print(f"-- saturation: {args.users} people tapping the moment each reply arrives")
     puente = await run_load(
-        bot_args,
-        args.users,
-        lambda server, lat: questionnaire_user(server, args.rounds, lat),
-        settings={} if args.telegram_pace else UNPACED,
+        bot_args, args.users, lambda server, lat: questionnaire_user(server, args.rounds, lat), settings
     )
+    ours = report(f"puente, SQLite{paced}", *puente)
+    if postgres:
+        on_postgres = await run_load(
+            ["-m", "bot"],
+            args.users,
+            lambda server, lat: questionnaire_user(server, args.rounds, lat),
+            settings,
+            database_url=await fresh_postgres(postgres),
+        )
+        report(f"puente, PostgreSQL{paced}", *on_postgres)
     echo = await run_load(
         [str(ROOT / "scripts" / "echo_bot.py")], args.users, lambda server, lat: echo_user(server, per_user, lat)
     )
-    paced = ", Telegram's pace" if args.telegram_pace else ""
-    ours = report(f"puente, {args.users} users{paced}", *puente)
-    base = report(f"aiogram echo baseline, {args.users} users", *echo)
+    base = report("aiogram echo baseline", *echo)
     print(f"{'ratio puente / echo':<34} {ours / base:6.2f} of the baseline's updates per second")
+
+    if args.think_ms:
+        think = args.think_ms / 1000
+        print(f"-- below saturation: {args.users} people, {args.think_ms} ms between a reply and their next tap")
+        calm = await run_load(
+            ["-m", "bot"], args.users, lambda server, lat: questionnaire_user(server, 1, lat, think), settings
+        )
+        report(f"puente, SQLite{paced}", *calm)
+        calm_echo = await run_load(
+            [str(ROOT / "scripts" / "echo_bot.py")],
+            args.users,
+            lambda server, lat: echo_user(server, len(ANSWERS) + 1, lat, think),
+        )
+        report("aiogram echo baseline", *calm_echo)
+        ratio = percentile(calm[2], 99) / percentile(calm_echo[2], 99)
+        print(f"{'p99 puente / echo':<34} {ratio:6.2f} times the baseline's p99 reply latency")
 
 
 if __name__ == "__main__":
