@@ -14,7 +14,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import ErrorEvent, User
@@ -53,6 +52,7 @@ from bot.telegram.middlewares import (
 )
 from bot.telegram.pacing import ChatPace, Pacer, PaceSends
 from bot.telegram.sender import TelegramSender, TelegramStaffApi, broadcast_sender
+from bot.telegram.session import LeanSession
 from bot.texts import T, transport_keys
 from flows.loader import PROGRAMS_DIR, Program, available_programs, load_program
 from flows.replies import Vocabulary
@@ -186,7 +186,7 @@ def make_bot(settings: Settings, token: str, pacing: PaceSends, *, retry: bool =
 
     `retry=False` for the outbox and broadcasts, which schedule their own retries.
     """
-    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
+    session = LeanSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
     if retry:
         session.middleware(RetryRequests())  # outermost: every retry waits for a send slot again
     session.middleware(pacing)

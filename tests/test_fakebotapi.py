@@ -51,6 +51,7 @@ from aiogram.types import (
     Update,
 )
 
+from bot.telegram.session import LeanSession
 from tests.fakebotapi import FakeBotAPI, FakeChannel, FakeGroup, FakeUser, png_image
 from tests.fakebotapi.schema import METHODS, UPDATE_TYPES, image_size
 
@@ -66,9 +67,11 @@ async def server() -> AsyncIterator[FakeBotAPI]:
         yield fake
 
 
-@pytest.fixture
-async def bot(server: FakeBotAPI) -> AsyncIterator[Bot]:
-    session = AiohttpSession(api=TelegramAPIServer.from_base(server.base_url))
+@pytest.fixture(params=[AiohttpSession, LeanSession], ids=["aiogram-session", "lean-session"])
+async def bot(server: FakeBotAPI, request: pytest.FixtureRequest) -> AsyncIterator[Bot]:
+    """A real aiogram Bot, with aiogram's own session and with the bot's (bot.telegram.session): every test through
+    it shows the fake's behaviour and that the bot's session sees exactly what aiogram's does."""
+    session = request.param(api=TelegramAPIServer.from_base(server.base_url))
     real_bot = Bot(server.token, session=session)
     try:
         yield real_bot
