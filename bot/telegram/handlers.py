@@ -9,11 +9,22 @@ question means.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ContentType
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import CallbackQuery, ChatMemberRestricted, ChatMemberUpdated, Message, Update, User
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberRestricted,
+    ChatMemberUpdated,
+    Message,
+    TelegramObject,
+    Update,
+    User,
+)
+from aiogram.utils.magic_filter import MagicFilter
 
 from bot.admin import ROUTED_COMMANDS, Admin, parse_command
 from bot.broadcast import Broadcaster
@@ -66,6 +77,17 @@ RELAYABLE = frozenset(
 )  # fmt: skip
 
 
+def inline(magic: MagicFilter) -> Callable[[TelegramObject], Awaitable[Any]]:
+    """A magic filter (`F.chat.type == "private"`) as a coroutine. aiogram runs a plain filter function in a thread
+    (asyncio.to_thread) every time it is checked, a thread hop per filter per update; as a coroutine the same test
+    runs inline, for a fraction of the cost."""
+
+    async def check(event: TelegramObject) -> Any:
+        return magic.resolve(event)
+
+    return check
+
+
 def build_routers(staff_chat_id: int | None) -> list[Router]:
     """In the order they are consulted: the bot's own membership, admin commands, the staff group, intake chats,
     then everyone's conversation."""
@@ -73,29 +95,31 @@ def build_routers(staff_chat_id: int | None) -> list[Router]:
     membership.my_chat_member.register(on_my_chat_member)
 
     admin = Router(name="admin")
-    admin.message.filter(F.chat.type == "private", F.from_user)
-    admin.message.register(on_admin_command, F.text, is_admin_command)
+    admin.message.filter(inline(F.chat.type == "private"), inline(F.from_user))
+    admin.message.register(on_admin_command, inline(F.text), is_admin_command)
     admin.message.register(on_compose_message, is_composing)
-    admin.callback_query.filter(F.message.chat.type == "private")
+    admin.callback_query.filter(inline(F.message.chat.type == "private"))
     admin.callback_query.register(on_admin_button, is_admin_button)
 
     staff = Router(name="staff")
     if staff_chat_id is not None:
-        staff.message.filter(F.chat.id == staff_chat_id, F.from_user, F.content_type.in_(RELAYABLE))
+        staff.message.filter(
+            inline(F.chat.id == staff_chat_id), inline(F.from_user), inline(F.content_type.in_(RELAYABLE))
+        )
         staff.message.register(on_staff_message)
-        staff.edited_message.filter(F.chat.id == staff_chat_id, F.from_user, F.text | F.caption)
+        staff.edited_message.filter(inline(F.chat.id == staff_chat_id), inline(F.from_user), inline(F.text | F.caption))
         staff.edited_message.register(on_staff_edit)
 
     intake = Router(name="intake")
-    intake.callback_query.filter(F.message.chat.type.in_({"group", "supergroup"}))
+    intake.callback_query.filter(inline(F.message.chat.type.in_({"group", "supergroup"})))
     intake.callback_query.register(on_intake_button)
 
     questionnaire = Router(name="questionnaire")
-    questionnaire.message.filter(F.chat.type == "private")
-    questionnaire.callback_query.filter(F.message.chat.type == "private")
+    questionnaire.message.filter(inline(F.chat.type == "private"))
+    questionnaire.callback_query.filter(inline(F.message.chat.type == "private"))
     questionnaire.message.register(on_message)
     questionnaire.callback_query.register(on_button)
-    questionnaire.edited_message.filter(F.chat.type == "private", F.text, F.from_user)
+    questionnaire.edited_message.filter(inline(F.chat.type == "private"), inline(F.text), inline(F.from_user))
     questionnaire.edited_message.register(on_edited_message)
     return [membership, admin, staff, intake, questionnaire]
 
