@@ -36,6 +36,7 @@ class Translator:
         self._catalogs = {lang: dict(texts) for lang, texts in catalogs.items()}
         #: For languages without CLDR data: time zone id -> the name of its city in that language.
         self._cities = {lang: dict(names) for lang, names in (cities or {}).items()}
+        self._dates: dict[tuple[str, dt.date], str] = {}
 
     @classmethod
     def load(cls, locales_dir: Path = LOCALES_DIR, languages: Iterable[str] = LANGUAGES) -> Translator:
@@ -82,7 +83,10 @@ class Translator:
         if language in _CATALOG_DATES:
             month = self.text(language, f"date.month.{day.month}")
             return self.text(language, "date.long", day=day.day, month=month, year=day.year)
-        return format_date(day, format="long", locale=language)
+        written = self._dates.get((language, day))
+        if written is None:  # a handful of dates (the rules', the cutoffs), read on every result: Babel once each
+            written = self._dates[(language, day)] = format_date(day, format="long", locale=language)
+        return written
 
     def weekday(self, language: str, day: int) -> str:
         """A day of the week (0 = Monday) as it reads mid-sentence: "lunes", "Monday", "lendi"."""

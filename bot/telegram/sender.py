@@ -5,6 +5,7 @@ It is also the connector's Messenger: cards into organisations' intake chats, an
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +27,7 @@ from bot.broadcast import SendVersion
 from bot.handoff import StaffUnreachable
 from bot.logs import hashed
 from bot.outbox import PROTECT, Entry
-from bot.outgoing import Outgoing, Reply
+from bot.outgoing import Button, Outgoing, Reply
 from bot.storage.broadcasts import Version
 from bot.telegram.callbacks import pack
 from bot.telegram.menus import CommandMenus
@@ -37,9 +38,16 @@ log = logging.getLogger(__name__)
 def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
     if not message.buttons:
         return None
+    return _markup(message.buttons)
+
+
+@functools.lru_cache(maxsize=2048)
+def _markup(rows: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup:
+    """A question's buttons are the same for everyone who reads it in one language: built once, then reused (the
+    markup is only ever read)."""
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [InlineKeyboardButton(text=b.label, callback_data=pack(b.intent)) for b in row] for row in message.buttons
+            [InlineKeyboardButton(text=b.label, callback_data=pack(b.intent)) for b in row] for row in rows
         ]
     )
 

@@ -5,8 +5,9 @@ per call is much of what a tap costs. Two things here, both invisible to Telegra
 
 - A call without files goes as one JSON body, rather than a form whose nested fields (the keyboard) are each
   JSON-encoded on their own. Telegram takes either; a call with a file still goes as aiogram's multipart form.
-- A successful answer is read with the method's response model, looked up once per kind of call: aiogram builds
-  `Response[T]` anew for every call, a pydantic generic lookup that cost more than reading the answer itself.
+- A successful answer is read straight from its JSON text with the method's response model, looked up once per
+  kind of call: aiogram decodes the JSON first, then builds `Response[T]` anew for every call, a pydantic generic
+  lookup that cost more than reading the answer itself.
   Anything else (an error, a body that does not parse) goes through aiogram's own check, so every error is raised
   exactly as aiogram raises it.
 """
@@ -48,17 +49,16 @@ class LeanSession(AiohttpSession):
         self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int, content: str
     ) -> Response[TelegramType]:
         if HTTPStatus.OK <= status_code <= HTTPStatus.IM_USED:
+            kind = type(method)
+            model = self._response_models.get(kind)
+            if model is None:
+                model = self._response_models[kind] = Response[method.__returning__]  # type: ignore[name-defined]
             try:
-                answer = self.json_loads(content)
-            except ValueError:
-                answer = None
-            if isinstance(answer, dict) and answer.get("ok") is True:
-                kind = type(method)
-                model = self._response_models.get(kind)
-                if model is None:
-                    model = self._response_models[kind] = Response[method.__returning__]  # type: ignore[name-defined]
-                try:
-                    return cast(Response[TelegramType], model.model_validate(answer, context={"bot": bot}))
-                except ValidationError:
-                    pass  # aiogram's check says so, its way
+                # Straight from the JSON text: pydantic parses and validates in one pass, no dict in between.
+                response = model.model_validate_json(content, context={"bot": bot})
+            except ValidationError:
+                pass  # not what a success looks like: aiogram's check says what it is, its way
+            else:
+                if response.ok:
+                    return cast(Response[TelegramType], response)
         return super().check_response(bot, method, status_code, content)
