@@ -125,11 +125,14 @@ async def timed(user: FakeUser, act: Callable[[], Awaitable[object]], arrived: C
 
 async def questionnaire_user(server: FakeBotAPI, rounds: int, latencies: list[float], think: float = 0.0) -> int:
     """One person through the questionnaire `rounds` times, tapping the moment each question arrives, or after
-    `think` seconds (the first tap at a random moment within them, so people do not tap in step)."""
+    `think` seconds (arriving at a random moment within the first of them, so people neither start nor tap in
+    step: a hundred people all sending /start in the same instant is a flood of its own, not this load)."""
     user = server.user(language_code="es")
-    await begin(user, "es")
     if think:
         await asyncio.sleep(random.uniform(0, think))
+    await begin(user, "es")
+    if think:
+        await asyncio.sleep(think)
     updates = 0
     for _ in range(rounds):
         node = "nationality"

@@ -5,6 +5,7 @@ It is also the connector's Messenger: cards into organisations' intake chats, an
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import Sequence
@@ -58,10 +59,24 @@ class TelegramSender:
         self.menus = menus
 
     async def deliver(self, chat_id: int, reply: Reply, *, query: CallbackQuery | None = None) -> None:
-        if query is not None:
-            await self._answer(query, reply.toast)
+        if query is None:
+            await self._show(chat_id, reply)
+            return
+        # The tap's answer (the spinner on the button, or a toast) goes beside the messages, not ahead of them:
+        # nothing the person reads waits a round trip for it, and each is what it would be in turn.
+        answering = asyncio.ensure_future(self._answer(query, reply.toast))
+        try:
             if reply.edit_source and isinstance(query.message, Message):
                 await self._edit(chat_id, query.message.message_id, reply.edit_source)
+            await self._show(chat_id, reply)
+        except BaseException:
+            await asyncio.wait([answering])
+            if not answering.cancelled():
+                answering.exception()  # seen: the messages' own error is the one that is raised
+            raise
+        await answering
+
+    async def _show(self, chat_id: int, reply: Reply) -> None:
         try:
             for message in reply.messages:
                 await self._send(chat_id, message)
