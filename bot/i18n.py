@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -36,7 +37,6 @@ class Translator:
         self._catalogs = {lang: dict(texts) for lang, texts in catalogs.items()}
         #: For languages without CLDR data: time zone id -> the name of its city in that language.
         self._cities = {lang: dict(names) for lang, names in (cities or {}).items()}
-        self._dates: dict[tuple[str, dt.date], str] = {}
 
     @classmethod
     def load(cls, locales_dir: Path = LOCALES_DIR, languages: Iterable[str] = LANGUAGES) -> Translator:
@@ -83,10 +83,7 @@ class Translator:
         if language in _CATALOG_DATES:
             month = self.text(language, f"date.month.{day.month}")
             return self.text(language, "date.long", day=day.day, month=month, year=day.year)
-        written = self._dates.get((language, day))
-        if written is None:  # a handful of dates (the rules', the cutoffs), read on every result: Babel once each
-            written = self._dates[(language, day)] = format_date(day, format="long", locale=language)
-        return written
+        return _babel_long_date(day, language)
 
     def weekday(self, language: str, day: int) -> str:
         """A day of the week (0 = Monday) as it reads mid-sentence: "lunes", "Monday", "lendi"."""
@@ -110,3 +107,9 @@ class Translator:
             plain = zone.rsplit("/", 1)[-1].replace("_", " ")
             return self._cities.get(language, {}).get(zone, plain)
         return str(get_timezone_location(zone, locale=language, return_city=True))
+
+
+@functools.lru_cache(maxsize=1024)
+def _babel_long_date(day: dt.date, language: str) -> str:
+    """Babel's long date, once per (date, language): the rules' and the cutoffs' dates are read on every result."""
+    return format_date(day, format="long", locale=language)
