@@ -403,8 +403,9 @@ def _settle_heap() -> None:
     Start-up leaves some hundreds of thousands of long-lived objects (aiogram's and pydantic's models, SQLAlchemy,
     the catalogs, the rules). Python's full collection walks all of them each time it runs, which stalled every
     conversation for 110-230 ms a few times a minute under load (`scripts/bench.py --think-ms`); frozen, they are
-    never walked again, and a full collection only sees what the bot made since. They are never freed either, which
-    is what they are for: they live as long as the process.
+    never walked again, and a full collection only sees what the bot made since. A frozen object is still freed
+    when its last reference goes; only a reference cycle among them would stay, and they live as long as the
+    process anyway.
     """
     gc.collect()
     gc.freeze()
