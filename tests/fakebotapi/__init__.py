@@ -67,7 +67,9 @@ Modules: :mod:`~tests.fakebotapi.server` is the protocol side, :mod:`~tests.fake
 scripted users, :mod:`~tests.fakebotapi.group` groups and their members,
 :mod:`~tests.fakebotapi.channel` channels,
 :mod:`~tests.fakebotapi.chat` the chat model and the reading/waiting API users and groups
-share, :mod:`~tests.fakebotapi.schema` the method table and Telegram's validation rules.
+share, :mod:`~tests.fakebotapi.schema` the method table and Telegram's validation rules,
+:mod:`~tests.fakebotapi.webhook` webhook delivery (after setWebhook, updates are POSTed to the bot
+instead of waiting for getUpdates; ``server.webhook.stats`` counts what happened).
 """
 
 from tests.fakebotapi.channel import FakeChannel

@@ -192,6 +192,17 @@ METHODS: Final[tuple[Method, ...]] = (
         F("timeout", INTEGER),
         F("allowed_updates", ("Array of String",)),
     ),
+    _method(
+        "setWebhook",
+        "Boolean",
+        F("url", STRING, required=True),
+        F("certificate", ("InputFile",)),
+        F("ip_address", STRING),
+        F("max_connections", INTEGER),
+        F("allowed_updates", ("Array of String",)),
+        F("drop_pending_updates", BOOLEAN),
+        F("secret_token", STRING),
+    ),
     _method("deleteWebhook", "Boolean", F("drop_pending_updates", BOOLEAN)),
     _method("getWebhookInfo", "WebhookInfo"),
     _method(

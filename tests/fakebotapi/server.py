@@ -27,7 +27,9 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
+from urllib.parse import parse_qsl
 
+import aiohttp
 from aiohttp import web
 
 from tests.fakebotapi.channel import FakeChannel
@@ -67,6 +69,7 @@ from tests.fakebotapi.schema import (
     validate_scope,
 )
 from tests.fakebotapi.user import FakeUser
+from tests.fakebotapi.webhook import GETUPDATES_CONFLICT, POST_TIMEOUT, SECRET_HEADER, Webhook, WebhookConfig
 
 __all__ = [
     "BLOCKED_DESCRIPTION",
@@ -320,12 +323,17 @@ class FakeBotAPI:
         self._allowed_updates: frozenset[str] = DEFAULT_UPDATE_TYPES
         self._updates_changed = Signal()
         self._poll_generation = 0
+        self._allowed_asked: list[str] | None = None
+        """The ``allowed_updates`` the bot last asked for, as getWebhookInfo reports them."""
+        self._webhook: Webhook | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
         self._callback_queries: dict[str, _CallbackQuery] = {}
         self._callback_ids = itertools.count(4_700_000_000_000_000_001)
 
         self._handlers: dict[str, Handler] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
+            "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info,
             "setMyCommands": self._set_my_commands,
@@ -384,6 +392,7 @@ class FakeBotAPI:
             return
         self._closing = True
         self._updates_changed.fire()
+        await self._stop_delivering()
         runner, self._runner = self._runner, None
         await runner.cleanup()
 
@@ -786,18 +795,27 @@ class FakeBotAPI:
         return web.json_response(BotAPIError(404, "Not Found").to_json(), status=404)
 
     async def _handle(self, request: web.Request) -> web.Response:
-        """Authenticate, decode, apply faults, dispatch, record: one Bot API call."""
-        name = request.match_info["method"]
+        """One Bot API call over HTTP."""
+        return await self._call(
+            request.match_info["method"],
+            lambda: self._read_params(request),
+            authorised=request.match_info["token"] == self.token,
+        )
+
+    async def _call(
+        self, name: str, read: Callable[[], Awaitable[dict[str, Any]]], *, authorised: bool
+    ) -> web.Response:
+        """Authenticate, decode, apply faults, dispatch, record: one Bot API call, however it came."""
         method = lookup_method(name)
         params: dict[str, Any] = {}
         result: Any = None
         try:
-            if request.match_info["token"] != self.token:
+            if not authorised:
                 raise BotAPIError(401, "Unauthorized")
             if method is None:
                 raise BotAPIError(404, "Not Found")
             name = method.name
-            params = raw = await self._read_params(request)
+            params = raw = await read()
             fault = self._take_fault(name, raw)
             if fault is not None and not fault.after_effect:
                 raise fault.error()
@@ -1025,6 +1043,8 @@ class FakeBotAPI:
         A newer getUpdates terminates an older one still waiting (409 Conflict), which is what lets
         a bot that was killed and restarted take over polling immediately.
         """
+        if self._webhook is not None:
+            raise BotAPIError(409, GETUPDATES_CONFLICT)
         self._poll_generation += 1
         generation = self._poll_generation
         self._updates_changed.fire()  # an older poll wakes up, sees it is superseded, answers 409
@@ -1032,8 +1052,7 @@ class FakeBotAPI:
         if "offset" in params:
             self._confirm(params["offset"])
         if "allowed_updates" in params:
-            allowed = frozenset(str(kind) for kind in params["allowed_updates"])
-            self._allowed_updates = (allowed & frozenset(UPDATE_TYPES)) or DEFAULT_UPDATE_TYPES
+            self._allow(params["allowed_updates"])
         limit = min(max(params.get("limit", 100), 1), 100)
         deadline = time.monotonic() + max(params.get("timeout", 0), 0)
 
@@ -1085,14 +1104,149 @@ class FakeBotAPI:
             chat.delivered(update_id, expect_reaction=not dropped)
 
     async def _delete_webhook(self, params: dict[str, Any]) -> bool:
+        await self._stop_delivering()
         if params.get("drop_pending_updates"):
-            for update_id in list(self._pending):
-                self._mark_delivered(update_id, dropped=True)
-            self._pending.clear()
-            self._redeliveries.clear()
+            self._drop_pending()
         return True
 
+    def _drop_pending(self) -> None:
+        for update_id in list(self._pending):
+            self._mark_delivered(update_id, dropped=True)
+        self._pending.clear()
+        self._redeliveries.clear()
+
+    def _allow(self, kinds: list[Any]) -> None:
+        """The update types the bot asked for (getUpdates or setWebhook); unknown ones are ignored."""
+        self._allowed_asked = [str(kind) for kind in kinds]
+        allowed = frozenset(self._allowed_asked)
+        self._allowed_updates = (allowed & frozenset(UPDATE_TYPES)) or DEFAULT_UPDATE_TYPES
+
+    # -- webhooks (see tests.fakebotapi.webhook) ---------------------------------------------------
+
+    @property
+    def webhook(self) -> Webhook | None:
+        """The webhook set with setWebhook, with its delivery stats; None while the bot polls."""
+        return self._webhook
+
+    async def _set_webhook(self, params: dict[str, Any]) -> bool:
+        if not params["url"]:  # an empty URL removes the webhook
+            return await self._delete_webhook(params)
+        config = WebhookConfig.from_params(params)
+        await self._stop_delivering()
+        self._poll_generation += 1  # a long poll still waiting ends with a 409, as in Telegram
+        self._updates_changed.fire()
+        if params.get("drop_pending_updates"):
+            self._drop_pending()
+        if "allowed_updates" in params:
+            self._allow(params["allowed_updates"])
+        self._webhook = Webhook(config)
+        self._webhook_task = asyncio.create_task(self._deliver(self._webhook))
+        return True
+
+    async def _stop_delivering(self) -> None:
+        """Forget the webhook; POSTs under way are abandoned and their updates stay pending."""
+        task, self._webhook, self._webhook_task = self._webhook_task, None, None
+        if task is not None:
+            self._updates_changed.fire()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _deliver(self, hook: Webhook) -> None:
+        """POST pending updates to the webhook, at most ``max_connections`` at once, until it is removed."""
+        slots = asyncio.Semaphore(hook.config.max_connections)
+        posts: set[asyncio.Task[None]] = set()
+        timeout = aiohttp.ClientTimeout(total=POST_TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            try:
+                while not self._closing:
+                    await slots.acquire()
+                    taken = self._next_for_webhook(hook)
+                    if taken is None:
+                        slots.release()
+                        await self._updates_changed.wait(1.0)
+                        continue
+                    update, redelivery = taken
+                    hook.in_flight.add(update["update_id"])
+                    post = asyncio.create_task(self._post(http, hook, update, redelivery, slots))
+                    posts.add(post)
+                    post.add_done_callback(posts.discard)
+            finally:
+                for post in posts:
+                    post.cancel()
+                await asyncio.gather(*posts, return_exceptions=True)
+
+    def _next_for_webhook(self, hook: Webhook) -> tuple[dict[str, Any], bool] | None:
+        """The next update to POST: a forced redelivery first, else the oldest pending one not under way."""
+        if self._redeliveries:
+            return self._redeliveries.popleft(), True
+        now = time.monotonic()
+        for update_id, update in list(self._pending.items()):
+            if not hook.ready(update_id, now):
+                continue
+            if _update_kind(update) not in self._allowed_updates:
+                del self._pending[update_id]
+                self._mark_delivered(update_id, dropped=True)
+                continue
+            if update_id not in hook.attempts:
+                self._mark_delivered(update_id)
+                self.stats.updates_delivered += 1
+            return update, False
+        return None
+
+    async def _post(
+        self,
+        http: aiohttp.ClientSession,
+        hook: Webhook,
+        update: dict[str, Any],
+        redelivery: bool,
+        slots: asyncio.Semaphore,
+    ) -> None:
+        update_id = update["update_id"]
+        headers = {SECRET_HEADER: hook.config.secret_token} if hook.config.secret_token else {}
+        hook.stats.posts += 1
+        hook.stats.in_flight += 1
+        hook.stats.peak_in_flight = max(hook.stats.peak_in_flight, hook.stats.in_flight)
+        try:
+            try:
+                async with http.post(hook.config.url, json=update, headers=headers) as response:
+                    ok = 200 <= response.status < 300
+                    answer = await _answer_params(response) if ok else None
+                failure = None if ok else f"Wrong response from the webhook: {response.status} {response.reason}"
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                failure = f"Connection failed: {type(exc).__name__}"
+            if failure is None:
+                hook.accepted(update_id)
+                if not redelivery:
+                    self._pending.pop(update_id, None)
+                if answer is not None:
+                    await self._perform_answer(answer)
+                return
+            delay = hook.refused(update_id, failure)
+            if redelivery:
+                hook.not_before.pop(update_id, None)
+                asyncio.get_running_loop().call_later(delay, self._redeliveries.append, update)
+            asyncio.get_running_loop().call_later(delay, self._updates_changed.fire)
+        finally:
+            hook.stats.in_flight -= 1
+            hook.in_flight.discard(update_id)
+            slots.release()
+
+    async def _perform_answer(self, raw: dict[str, Any]) -> None:
+        """A Bot API call made in the body of a webhook answer: performed and recorded, its result unseen."""
+        name = raw.pop("method", None)
+        if not isinstance(name, str) or name.lower() in _NOT_IN_AN_ANSWER:
+            return
+        if self._webhook is not None:
+            self._webhook.stats.methods_answered += 1
+
+        async def given() -> dict[str, Any]:
+            return raw
+
+        await self._call(name, given, authorised=True)
+
     async def _get_webhook_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self._webhook is not None:
+            return self._webhook.info(len(self.pending_updates), self._allowed_asked)
         return {"url": "", "has_custom_certificate": False, "pending_update_count": len(self.pending_updates)}
 
     async def _set_my_commands(self, params: dict[str, Any]) -> bool:
@@ -1519,6 +1673,36 @@ def _caption_content(params: Mapping[str, Any]) -> dict[str, Any]:
     if formatted.entities:
         content["caption_entities"] = list(formatted.entities)
     return content
+
+
+#: Calls the fake does not take in a webhook answer: they would stop the very delivery that carries them.
+_NOT_IN_AN_ANSWER: Final = frozenset({"setwebhook", "deletewebhook", "getupdates"})
+
+
+async def _answer_params(response: aiohttp.ClientResponse) -> dict[str, Any] | None:
+    """The parameters of a webhook answer's body (JSON, a form, or multipart with files, as aiogram sends it)."""
+    try:
+        if response.content_type == "application/json":
+            body = await response.json()
+            return body if isinstance(body, dict) else None
+        if response.content_type == "application/x-www-form-urlencoded":
+            return dict(parse_qsl(await response.text()))
+        if response.content_type == "multipart/form-data":
+            params: dict[str, Any] = {}
+            reader = aiohttp.MultipartReader.from_response(response)
+            while (part := await reader.next()) is not None:
+                if not isinstance(part, aiohttp.BodyPartReader) or part.name is None:
+                    continue
+                content = bytes(await part.read())
+                if part.filename is None:
+                    params[part.name] = content.decode("utf-8", errors="replace")
+                else:
+                    kind = part.headers.get(aiohttp.hdrs.CONTENT_TYPE, "application/octet-stream")
+                    params[part.name] = UploadedFile(part.name, part.filename, kind, content)
+            return params
+    except (ValueError, aiohttp.ClientError):
+        return None  # Telegram ignores an answer it cannot read
+    return None
 
 
 def _update_kind(update: Mapping[str, Any]) -> str:
