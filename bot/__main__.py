@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Puente, the intake bot.")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("run", help="run the Telegram bot with long polling (the default)")
+    serve = commands.add_parser("serve", help="run the Telegram bot: long polling, or --webhook")
+    serve.add_argument("--webhook", action="store_true", help="serve Telegram's webhook (WEBHOOK_URL and more)")
     chat = commands.add_parser("chat", help="answer the questionnaire in this terminal")
     chat.add_argument("--lang", choices=LANGUAGES, help="skip the language picker")
     commands.add_parser("check", help="validate the program data and the catalogs, then exit")
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         conversation = conversation_for(core, MemoryStore(), settings)
         return asyncio.run(TerminalChat(conversation, sys.stdout).run(sys.stdin, args.lang))
     try:
-        return asyncio.run(run(settings))
+        return asyncio.run(run(settings, webhook=args.command == "serve" and args.webhook))
     except KeyboardInterrupt:
         return 0
 

@@ -7,11 +7,13 @@ import contextlib
 import datetime as dt
 import gc
 import logging
+import signal
 import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -19,6 +21,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import ErrorEvent, User
 from aiogram.utils.token import TokenValidationError
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
 
 from bot import logs
 from bot.access import Access
@@ -70,6 +74,9 @@ Puente needs a Telegram bot token, and BOT_TOKEN is not set.
 
 To try the questionnaire without Telegram:  python -m bot chat --lang es
 """
+NO_WEBHOOK = """\
+Webhook mode needs WEBHOOK_URL (the public HTTPS address Telegram posts updates to) and WEBHOOK_SECRET (1 to 256 of
+A-Z, a-z, 0-9, _ and -, sent back by Telegram with every update). Long polling (`python -m bot`) needs neither."""
 
 
 def utc_now() -> dt.datetime:
@@ -307,19 +314,23 @@ def build_services(
     return Services(conversation, connector, admin, composer, broadcaster, switch, handoff, outbox)
 
 
-async def run(settings: Settings) -> int:
-    """`python -m bot`: check the setup, then poll until stopped. Returns the process exit code."""
+async def run(settings: Settings, *, webhook: bool = False) -> int:
+    """`python -m bot` (long polling) or `python -m bot serve --webhook`: check the setup, then serve until stopped.
+    Returns the process exit code."""
     logs.configure(settings.log_level)
     logs.set_id_secret(settings.log_id_secret.get_secret_value() if settings.log_id_secret else None)
     if settings.bot_token is None or not settings.bot_token.get_secret_value().strip():
         print(NO_TOKEN, file=sys.stderr)
+        return 2
+    if webhook and (settings.webhook_url is None or settings.webhook_secret is None):
+        print(NO_WEBHOOK, file=sys.stderr)
         return 2
     try:
         core = load_core(settings)
     except Exception as exc:  # a broken data file or catalog: say which, and refuse to start
         print(f"Puente cannot start: {exc}", file=sys.stderr)
         return 4
-    return await serve(settings, core, settle_heap=True)
+    return await serve(settings, core, settle_heap=True, webhook=webhook)
 
 
 async def serve(
@@ -329,8 +340,10 @@ async def serve(
     handle_signals: bool = True,
     stop: asyncio.Event | None = None,
     settle_heap: bool = False,
+    webhook: bool = False,
 ) -> int:
-    """Connect to the Bot API and the store, then long-poll until a signal (or `stop`, for tests) ends it.
+    """Connect to the Bot API and the store, then long-poll (or, with `webhook`, serve Telegram's webhook) until a
+    signal (or `stop`, for tests) ends it.
 
     `settle_heap` (the bot's own process) freezes what start-up built before the first update: see `_settle_heap`.
     """
@@ -356,7 +369,8 @@ async def serve(
             print("Telegram rejected BOT_TOKEN (401 Unauthorized). Check it with @BotFather.", file=sys.stderr)
             return 3
         log.info("bot starting", extra={"bot": me.username, "program": core.program.id})
-        await bot.delete_webhook(drop_pending_updates=False)
+        if not webhook:  # a webhook left set would refuse every getUpdates
+            await bot.delete_webhook(drop_pending_updates=False)
         menus = CommandMenus(bot, core.translator, store, settings.default_language)
         await menus.register_defaults()
         sender = TelegramSender(bot, menus)
@@ -382,19 +396,63 @@ async def serve(
         _in_background(resources, retention.run(settings.retention_check_seconds))
         await services.broadcaster.start()
         resources.push_async_callback(services.broadcaster.stop)
-        if stop is not None:
+        if stop is not None and not webhook:
             _in_background(resources, _stop_when(stop, dispatcher))
         resources.push_async_callback(services.handling.finish)  # first of all: they use everything above
         if settle_heap:
             _settle_heap()
-        await dispatcher.start_polling(
-            bot,
-            polling_timeout=settings.polling_timeout,
-            allowed_updates=dispatcher.resolve_used_update_types(),
-            handle_signals=handle_signals,
-            close_bot_session=False,
-        )
+        if webhook:
+            await _serve_webhook(bot, dispatcher, settings, stop=stop, handle_signals=handle_signals)
+        else:
+            await dispatcher.start_polling(
+                bot,
+                polling_timeout=settings.polling_timeout,
+                allowed_updates=dispatcher.resolve_used_update_types(),
+                handle_signals=handle_signals,
+                close_bot_session=False,
+            )
     return 0
+
+
+async def _serve_webhook(
+    bot: Bot, dispatcher: Dispatcher, settings: Settings, *, stop: asyncio.Event | None, handle_signals: bool
+) -> None:
+    """aiogram's aiohttp webhook server on `WEBHOOK_LISTEN`, registered with Telegram, until a signal or `stop`.
+
+    Each update is handled before its POST is answered (`handle_in_background=False`): Telegram counts an update
+    as delivered only on that answer, so one that was being handled when the process died comes again, and the
+    processed-update ids make sure it is applied once. A POST without the secret header gets 401 from aiogram.
+    The webhook stays registered at shutdown: Telegram keeps the updates until the bot is back.
+    """
+    assert settings.webhook_url is not None
+    assert settings.webhook_secret is not None
+    secret = settings.webhook_secret.get_secret_value()
+    handler = SimpleRequestHandler(dispatcher, bot, handle_in_background=False, secret_token=secret)
+    app = web.Application()
+    # Not handler.register(): that also closes the bot's HTTP session when the server stops, and serve() closes
+    # it last, after the outbox and broadcasts have stopped sending.
+    app.router.add_post(urlsplit(settings.webhook_url).path or "/", handler.handle)
+    setup_application(app, dispatcher, bot=bot)
+    host, _, port = settings.webhook_listen.rpartition(":")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=True).start()
+        await bot.set_webhook(
+            settings.webhook_url,
+            secret_token=secret,
+            allowed_updates=dispatcher.resolve_used_update_types(),
+            max_connections=settings.webhook_max_connections,
+        )
+        log.info("webhook set", extra={"listen": settings.webhook_listen})
+        stopped = stop or asyncio.Event()
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stopped.set)
+        await stopped.wait()
+    finally:
+        await runner.cleanup()
 
 
 def _settle_heap() -> None:

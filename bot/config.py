@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -25,6 +26,14 @@ class Settings(BaseSettings):
     default_language: Literal["es", "ht", "en"] = "es"
     #: Seconds a getUpdates long poll waits for news.
     polling_timeout: int = Field(default=25, ge=1, le=50)
+    #: Webhook mode (`python -m bot serve --webhook`): the public HTTPS URL Telegram posts updates to (a reverse
+    #: proxy in front forwards it; its path is the path the bot serves), the address the bot's own web server
+    #: listens on, the secret Telegram sends back with every update (1-256 of A-Z a-z 0-9 _ -), and how many
+    #: updates Telegram may have in flight at once.
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1:8080"
+    webhook_secret: SecretStr | None = None
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)
     log_level: str = "INFO"
     #: Secret for hashing user ids in logs; set it to follow one person's lines across restarts.
     log_id_secret: SecretStr | None = None
@@ -35,6 +44,13 @@ class Settings(BaseSettings):
     retention_check_seconds: float = Field(default=3600.0, gt=0)
     #: Telegram user ids of the NGO staff who may use the admin commands, comma-separated.
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _telegram_accepts_the_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("WEBHOOK_SECRET takes 1 to 256 of the characters A-Z, a-z, 0-9, _ and -")
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod

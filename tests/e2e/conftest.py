@@ -111,19 +111,23 @@ class BotProcess:
     #: The process's stderr (JSON logs), appended across restarts, for reading when a test fails.
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    #: The command line after `python -m bot` (nothing: long polling).
+    args: tuple[str, ...] = ()
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log
+                [sys.executable, "-m", "bot", *self.args], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log
             )
 
     async def started(self, server: FakeBotAPI, timeout: float = 90.0) -> None:  # noqa: ASYNC109
-        """Start, then wait until the bot polls: a loaded machine can take many seconds just to import it."""
-        seen = len(server.calls_to("getUpdates"))
+        """Start, then wait until the bot polls (or, in webhook mode, has set its webhook): a loaded machine can take
+        many seconds just to import it."""
+        ready = "setWebhook" if "--webhook" in self.args else "getUpdates"
+        seen = len(server.calls_to(ready))
         self.start()
         async with asyncio.timeout(timeout):
-            while len(server.calls_to("getUpdates")) <= seen:  # noqa: ASYNC110 (another process: poll)
+            while len(server.calls_to(ready)) <= seen:  # noqa: ASYNC110 (another process: poll)
                 await asyncio.sleep(0.1)
 
     def kill9(self) -> None:

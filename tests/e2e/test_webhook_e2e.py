@@ -1,0 +1,73 @@
+"""`python -m bot serve --webhook`: the real bot as its own process, with the fake Bot API delivering webhooks."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import replace
+
+import aiohttp
+
+from tests.e2e.conftest import BotProcess, answer, begin, with_answers
+from tests.fakebotapi import FakeBotAPI
+
+SECRET = "puente-webhook_secret-1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def webhook_mode(process: BotProcess) -> tuple[BotProcess, str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram"
+    env = {**process.env, "WEBHOOK_URL": url, "WEBHOOK_LISTEN": f"127.0.0.1:{port}", "WEBHOOK_SECRET": SECRET}
+    return replace(process, env=env, args=("serve", "--webhook")), url
+
+
+async def test_webhook_questionnaire_survives_kill_9(server: FakeBotAPI, bot_process: BotProcess) -> None:
+    """Registered with its secret; a person goes through the questionnaire; kill -9 mid-way loses nothing."""
+    webhook, url = webhook_mode(bot_process)
+    try:
+        await webhook.started(server)
+        assert server.webhook is not None
+        assert (server.webhook.config.url, server.webhook.config.secret_token) == (url, SECRET)
+        assert server.calls_to("getUpdates") == []
+
+        user = server.user(language_code="es")
+        await begin(user, "es")
+        path = with_answers(removal_order="yes")
+        for question, option in path[:6]:
+            await answer(user, question, option)
+        assert "Pregunta 7" in user.last_message.text
+
+        webhook.kill9()
+        await user.send("/start")  # while the bot is down: the fake keeps POSTing it until the bot answers
+        await webhook.started(server)
+        resumed = await user.wait_for(lambda m: bool(m.buttons) and "Pregunta 7" in m.text, timeout=30)
+        assert "¿También tienes la nacionalidad de otro país" in resumed.text
+        for question, option in path[6:]:
+            await answer(user, question, option)
+        result = next(m.text for m in user.messages if "❌" in m.text)
+        assert "deportación" in result  # the answer given before the crash still counts
+        assert len(server.calls_to("setWebhook")) == 2  # registered again at the restart, never polled
+        assert server.calls_to("getUpdates") == []
+    finally:
+        webhook.stop()
+
+
+async def test_a_post_without_the_secret_is_refused(server: FakeBotAPI, bot_process: BotProcess) -> None:
+    webhook, url = webhook_mode(bot_process)
+    try:
+        await webhook.started(server)
+        forged = {"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}}}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url, json=forged) as response:
+                assert response.status == 401
+            async with http.post(url, json=forged, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"}) as response:
+                assert response.status == 401
+        assert server.calls_to("sendMessage") == []
+    finally:
+        webhook.stop()
