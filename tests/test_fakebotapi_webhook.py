@@ -23,7 +23,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
 from tests.fakebotapi import FakeBotAPI
-from tests.fakebotapi.webhook import SECRET_HEADER
+from tests.fakebotapi.webhook import SECRET_HEADER, Webhook, WebhookConfig
 from tests.test_fakebotapi import _check_object, _reference
 
 Answer = Callable[[dict[str, Any]], Awaitable[web.Response]]
@@ -270,10 +270,8 @@ async def test_aiogram_webhook_answering_in_the_response(server: FakeBotAPI, bot
         await runner.cleanup()
 
 
-def test_webhook_info_json_is_what_aiogram_reads() -> None:
-    """The fake's WebhookInfo round-trips through json (no value that only Python could carry)."""
-    from tests.fakebotapi.webhook import Webhook, WebhookConfig
-
+def test_webhook_info_reports_only_what_was_set() -> None:
+    """WebhookInfo carries the optional fields only once they have a value, and only JSON values."""
     config = WebhookConfig.from_params({"url": "http://127.0.0.1:8443/hook", "max_connections": 7})
     info = Webhook(config).info(pending=2, allowed_updates=None)
     assert json.loads(json.dumps(info)) == info

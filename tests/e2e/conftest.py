@@ -180,3 +180,27 @@ async def answer(user: FakeUser, question: str, option: str) -> None:
     await user.tap(data=f"a:{question}:{option}")
     await user.next_message()
     await user.wait_idle(quiet=0.15)
+
+
+async def kill_9_mid_questionnaire(server: FakeBotAPI, process: BotProcess) -> None:
+    """kill -9 of the bot process mid-questionnaire: after restart the person continues at the same question, and
+    the answer given before the crash still counts."""
+    await process.started(server)
+    user = server.user(language_code="es")
+    await begin(user, "es")
+    path = with_answers(removal_order="yes")
+    for question, option in path[:6]:
+        await answer(user, question, option)
+    assert "¿También tienes la nacionalidad de otro país" in user.last_message.text
+
+    process.kill9()
+    # Sent while the bot is dead: Telegram holds it until the bot polls again (or POSTs it again to the webhook).
+    await user.send("/start")
+    await process.started(server)
+    resumed = await user.wait_for(lambda m: bool(m.buttons), timeout=30)
+    assert "¿También tienes la nacionalidad de otro país" in resumed.text
+    assert "Pregunta 7" in resumed.text
+    for question, option in path[6:]:
+        await answer(user, question, option)
+    result = next(m.text for m in user.messages if "❌" in m.text)
+    assert "deportación" in result  # the removal order answered before the crash still counts

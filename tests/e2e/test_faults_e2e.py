@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import Core
-from tests.e2e.conftest import ROOT, BotProcess, answer, begin, with_answers
+from tests.e2e.conftest import ROOT, BotProcess, answer, begin, kill_9_mid_questionnaire
 from tests.fakebotapi import FakeBotAPI
 
 
@@ -65,25 +65,7 @@ async def test_startup_goes_on_when_commands_cannot_be_set(server: FakeBotAPI, c
 @pytest.mark.slow
 async def test_kill_9_mid_questionnaire_loses_nothing(server: FakeBotAPI, bot_process: BotProcess) -> None:
     """kill -9 of the bot process mid-questionnaire: after restart the person continues at the same question."""
-    await bot_process.started(server)
-    user = server.user(language_code="es")
-    await begin(user, "es")
-    path = with_answers(removal_order="yes")
-    for question, option in path[:6]:
-        await answer(user, question, option)
-    assert "¿También tienes la nacionalidad de otro país" in user.last_message.text
-
-    bot_process.kill9()
-    # Sent while the bot is dead: Telegram holds it until the bot polls again.
-    await user.send("/start")
-    await bot_process.started(server)
-    resumed = await user.wait_for(lambda m: bool(m.buttons), timeout=30)
-    assert "¿También tienes la nacionalidad de otro país" in resumed.text
-    assert "Pregunta 7" in resumed.text
-    for question, option in path[6:]:
-        await answer(user, question, option)
-    result = next(m.text for m in user.messages if "❌" in m.text)
-    assert "deportación" in result  # the removal order answered before the crash still counts
+    await kill_9_mid_questionnaire(server, bot_process)
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import aiohttp
 
-from tests.e2e.conftest import BotProcess, answer, begin, with_answers
+from tests.e2e.conftest import BotProcess, kill_9_mid_questionnaire
 from tests.fakebotapi import FakeBotAPI
 
 SECRET = "puente-webhook_secret-1"
@@ -31,27 +31,9 @@ async def test_webhook_questionnaire_survives_kill_9(server: FakeBotAPI, bot_pro
     """Registered with its secret; a person goes through the questionnaire; kill -9 mid-way loses nothing."""
     webhook, url = webhook_mode(bot_process)
     try:
-        await webhook.started(server)
+        await kill_9_mid_questionnaire(server, webhook)
         assert server.webhook is not None
         assert (server.webhook.config.url, server.webhook.config.secret_token) == (url, SECRET)
-        assert server.calls_to("getUpdates") == []
-
-        user = server.user(language_code="es")
-        await begin(user, "es")
-        path = with_answers(removal_order="yes")
-        for question, option in path[:6]:
-            await answer(user, question, option)
-        assert "Pregunta 7" in user.last_message.text
-
-        webhook.kill9()
-        await user.send("/start")  # while the bot is down: the fake keeps POSTing it until the bot answers
-        await webhook.started(server)
-        resumed = await user.wait_for(lambda m: bool(m.buttons) and "Pregunta 7" in m.text, timeout=30)
-        assert "¿También tienes la nacionalidad de otro país" in resumed.text
-        for question, option in path[6:]:
-            await answer(user, question, option)
-        result = next(m.text for m in user.messages if "❌" in m.text)
-        assert "deportación" in result  # the answer given before the crash still counts
         assert len(server.calls_to("setWebhook")) == 2  # registered again at the restart, never polled
         assert server.calls_to("getUpdates") == []
     finally:

@@ -1204,8 +1204,7 @@ class FakeBotAPI:
         update_id = update["update_id"]
         headers = {SECRET_HEADER: hook.config.secret_token} if hook.config.secret_token else {}
         hook.stats.posts += 1
-        hook.stats.in_flight += 1
-        hook.stats.peak_in_flight = max(hook.stats.peak_in_flight, hook.stats.in_flight)
+        hook.stats.peak_in_flight = max(hook.stats.peak_in_flight, len(hook.in_flight))
         try:
             try:
                 async with http.post(hook.config.url, json=update, headers=headers) as response:
@@ -1227,7 +1226,6 @@ class FakeBotAPI:
                 asyncio.get_running_loop().call_later(delay, self._redeliveries.append, update)
             asyncio.get_running_loop().call_later(delay, self._updates_changed.fire)
         finally:
-            hook.stats.in_flight -= 1
             hook.in_flight.discard(update_id)
             slots.release()
 

@@ -75,8 +75,8 @@ class WebhookStats:
     """POST requests made, retries included."""
     refused: int = 0
     """POSTs answered with something other than 2xx, or not answered at all."""
-    in_flight: int = 0
     peak_in_flight: int = 0
+    """The most POSTs under way at once."""
     methods_answered: int = 0
     """Bot API calls the bot made in the body of its answer to a POST."""
 
