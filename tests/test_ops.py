@@ -286,3 +286,21 @@ async def test_a_failing_handler_counts_as_error() -> None:
         await middleware(boom, update, {})
     assert metrics.updates.labels("callback_query", "error")._value.get() == 1
     assert metrics.updates.labels("callback_query", "ok")._value.get() == 0
+
+
+async def test_a_depth_that_cannot_be_read_keeps_its_last_value() -> None:
+    """A failed read (the database away for a moment) leaves the gauge at its last value; sync readers work too."""
+    values: list[object] = [4, RuntimeError("database away")]
+
+    def read() -> int:
+        value = values.pop(0)
+        if isinstance(value, Exception):
+            raise value
+        assert isinstance(value, int)
+        return value
+
+    metrics = Metrics({"outbox": read})
+    await metrics.refresh()
+    await metrics.refresh()
+    assert metrics.registry.get_sample_value("puente_outbox_depth") == 4
+    assert values == []
