@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    #: Where /healthz, /readyz and /metrics get their own web server ("127.0.0.1:9090"); empty: none of their own
+    #: (in webhook mode they are on the webhook server too). Keep it off the public internet.
+    ops_listen: str | None = None
     log_level: str = "INFO"
     #: Secret for hashing user ids in logs; set it to follow one person's lines across restarts.
     log_id_secret: SecretStr | None = None

@@ -72,6 +72,11 @@ def in_lane(lane: Lane) -> Iterator[None]:
         _lane.reset(token)
 
 
+def current_lane() -> Lane:
+    """The lane a send made here would go in (for metrics)."""
+    return _lane.get()
+
+
 @contextlib.contextmanager
 def prepaced() -> Iterator[None]:
     """The calls in this block already hold a slot (taken with `Pacer.slot`): the middleware lets them through.
