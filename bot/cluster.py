@@ -61,6 +61,28 @@ class TurnUnavailable(Exception):
     """Another worker kept this person's turn too long (or Redis did not answer): handle the update later."""
 
 
+async def _let_go(lock: Lock) -> bool:
+    """Release `lock`; False when it was no longer ours (its lease ran out) or Redis did not answer.
+
+    redis-py finishes a command it has sent even when the task awaiting it is cancelled, and raises the command's
+    outcome instead of the cancellation: a cancellation that came meanwhile is raised here, not lost.
+    """
+    try:
+        await lock.release()
+        released = True
+    except (LockError, RedisError):
+        released = False
+    _raise_if_cancelled()
+    return released
+
+
+def _raise_if_cancelled() -> None:
+    """After a Redis command: raise the cancellation redis-py held back while the command finished."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @contextlib.asynccontextmanager
 async def _leased(lock: Lock, renew_every: float) -> AsyncIterator[None]:
     """Hold an acquired `lock` for the block, renewing its lease meanwhile; release it after."""
@@ -77,12 +99,8 @@ async def _leased(lock: Lock, renew_every: float) -> AsyncIterator[None]:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError, LockError, RedisError):
             await renewing
-        try:
-            await lock.release()
-        except LockError:
-            log.warning("a turn's lease ran out before its update was handled")
-        except RedisError:
-            log.warning("could not release a turn: it expires by itself")
+        if not await _let_go(lock):
+            log.warning("a turn was not released (its lease ran out, or Redis did not answer): it expires by itself")
 
 
 class SharedTurns(OnePersonAtATime):
@@ -108,6 +126,10 @@ class SharedTurns(OnePersonAtATime):
                 taken = await lock.acquire()
             except RedisError as exc:
                 raise TurnUnavailable("redis did not answer") from exc
+            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                if taken:
+                    await _let_go(lock)
+                raise asyncio.CancelledError
             if not taken:
                 raise TurnUnavailable(f"turn not free after {self._wait:g} s")
             async with _leased(lock, self._lease / 3):
@@ -260,6 +282,9 @@ class Leader:
             except RedisError:
                 log.warning("redis did not answer: not leading")
                 taken = False
+            if taken and asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                await _let_go(lock)  # raises the cancellation
+            _raise_if_cancelled()
             if taken:
                 await self._lead(lock, duties)
             await asyncio.sleep(self._renew_every)
@@ -282,7 +307,6 @@ class Leader:
             self.leading = False
             work.cancel()
             await asyncio.wait({work})
-            with contextlib.suppress(LockError, RedisError):
-                await lock.release()
+            await _let_go(lock)
         if not work.cancelled() and (exc := work.exception()) is not None:
             log.error("leader duties failed", extra={"error": type(exc).__name__}, exc_info=exc)
