@@ -61,12 +61,44 @@ class TurnUnavailable(Exception):
     """Another worker kept this person's turn too long (or Redis did not answer): handle the update later."""
 
 
-async def _let_go(lock: Lock) -> bool:
-    """Release `lock`; False when it was no longer ours (its lease ran out) or Redis did not answer.
+# redis-py finishes a command it has sent even when the task awaiting it is cancelled, and returns or raises the
+# command's outcome instead of the cancellation. The lock calls below raise a cancellation that came meanwhile, so a
+# cancelled task does not go on as if nothing happened (a leader that keeps leading, a renewal that never ends).
 
-    redis-py finishes a command it has sent even when the task awaiting it is cancelled, and raises the command's
-    outcome instead of the cancellation: a cancellation that came meanwhile is raised here, not lost.
-    """
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def _raise_if_cancelled() -> None:
+    if _cancelling():
+        raise asyncio.CancelledError
+
+
+async def _acquire(lock: Lock, *, blocking: bool = True) -> bool:
+    """`lock.acquire`; if the task was cancelled meanwhile, what was taken is released and the cancellation raised."""
+    try:
+        taken = await lock.acquire(blocking=blocking)
+    except RedisError:
+        _raise_if_cancelled()
+        raise
+    if taken and _cancelling():
+        await _let_go(lock)  # raises the cancellation
+    _raise_if_cancelled()
+    return bool(taken)
+
+
+async def _renew(lock: Lock) -> None:
+    """`lock.reacquire` (the lease starts again); LockError when it was no longer ours."""
+    try:
+        await lock.reacquire()
+    finally:
+        _raise_if_cancelled()
+
+
+async def _let_go(lock: Lock) -> bool:
+    """Release `lock`; False when it was no longer ours (its lease ran out) or Redis did not answer."""
     try:
         await lock.release()
         released = True
@@ -76,13 +108,6 @@ async def _let_go(lock: Lock) -> bool:
     return released
 
 
-def _raise_if_cancelled() -> None:
-    """After a Redis command: raise the cancellation redis-py held back while the command finished."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 @contextlib.asynccontextmanager
 async def _leased(lock: Lock, renew_every: float) -> AsyncIterator[None]:
     """Hold an acquired `lock` for the block, renewing its lease meanwhile; release it after."""
@@ -90,7 +115,7 @@ async def _leased(lock: Lock, renew_every: float) -> AsyncIterator[None]:
     async def renew() -> None:
         while True:
             await asyncio.sleep(renew_every)
-            await lock.reacquire()
+            await _renew(lock)
 
     renewing = asyncio.create_task(renew())
     try:
@@ -123,13 +148,9 @@ class SharedTurns(OnePersonAtATime):
                 thread_local=False,
             )
             try:
-                taken = await lock.acquire()
+                taken = await _acquire(lock)
             except RedisError as exc:
                 raise TurnUnavailable("redis did not answer") from exc
-            if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                if taken:
-                    await _let_go(lock)
-                raise asyncio.CancelledError
             if not taken:
                 raise TurnUnavailable(f"turn not free after {self._wait:g} s")
             async with _leased(lock, self._lease / 3):
@@ -271,27 +292,22 @@ class Leader:
         self._name = f"{prefix}leader"
         self._lease = lease
         self._renew_every = renew_every
-        self.leading = False
 
     async def run(self, duties: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Until cancelled: lead when the lease is free, run `duties` while leading, cancel them when not."""
         while True:
             lock = self._redis.lock(self._name, timeout=self._lease, thread_local=False)
             try:
-                taken = await lock.acquire(blocking=False)
+                taken = await _acquire(lock, blocking=False)
             except RedisError:
                 log.warning("redis did not answer: not leading")
                 taken = False
-            if taken and asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                await _let_go(lock)  # raises the cancellation
-            _raise_if_cancelled()
             if taken:
                 await self._lead(lock, duties)
             await asyncio.sleep(self._renew_every)
 
     async def _lead(self, lock: Lock, duties: Callable[[], Coroutine[Any, Any, None]]) -> None:
         log.info("leading: scheduled jobs run in this worker")
-        self.leading = True
         work = asyncio.create_task(duties(), name="leader duties")
         try:
             while not work.done():
@@ -299,12 +315,11 @@ class Leader:
                 if work.done():
                     break
                 try:
-                    await lock.reacquire()
+                    await _renew(lock)
                 except (LockError, RedisError):
                     log.warning("lost the leader lease: scheduled jobs stop here")
                     break
         finally:
-            self.leading = False
             work.cancel()
             await asyncio.wait({work})
             await _let_go(lock)

@@ -150,10 +150,8 @@ class CountUpdates(BaseMiddleware):
             self.metrics.updates.labels(kind, outcome).inc()
 
 
-def call_outcome(error: BaseException | None) -> str:
-    """The outcome label of one Bot API attempt."""
-    if error is None:
-        return "ok"
+def call_outcome(error: Exception) -> str:
+    """The outcome label of one Bot API attempt that failed."""
     if isinstance(error, TelegramRetryAfter):
         return "retry_after"
     if isinstance(error, TelegramServerError):
@@ -185,9 +183,7 @@ class CountCalls(BaseRequestMiddleware):
         name = method.__api_method__  # aiogram's fixed method names: no data from the call
         try:
             response = await make_request(bot, method)
-        except BaseException as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except Exception as exc:  # not a cancellation: that is no outcome of the call
             outcome = call_outcome(exc)
             self.metrics.calls.labels(name, outcome).inc()
             if outcome == "retry_after":
