@@ -20,11 +20,12 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiogram.types import ErrorEvent, User
-from aiogram.utils.token import TokenValidationError
+from aiogram.utils.token import TokenValidationError, validate_token
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
 from aiohttp import web
+from redis.asyncio import Redis
 
-from bot import logs
+from bot import cluster, logs, ops
 from bot.access import Access
 from bot.admin import Admin
 from bot.broadcast import Broadcaster, Subscriptions
@@ -34,6 +35,7 @@ from bot.connect import Connector
 from bot.conversation import Conversation
 from bot.handoff import Handoff
 from bot.i18n import Translator
+from bot.metrics import CountCalls, CountUpdates, Metrics, store_depths
 from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
 from bot.programs import Programs
@@ -134,7 +136,9 @@ def conversation_for(
     )
 
 
-def build_dispatcher(services: Services, sender: TelegramSender, settings: Settings) -> Dispatcher:
+def build_dispatcher(
+    services: Services, sender: TelegramSender, settings: Settings, metrics: Metrics | None = None
+) -> Dispatcher:
     conversation = services.conversation
     staff_chat_id = settings.staff_chat_id
 
@@ -160,8 +164,10 @@ def build_dispatcher(services: Services, sender: TelegramSender, settings: Setti
         switch=services.switch,
         known_chats=known_chats,
     )
-    # In this order: every update is counted until handled, strangers and other bots are dropped, then floods,
-    # before anyone waits in a person's queue.
+    # In this order: every update is counted (in the metrics, and until handled, for shutdown), strangers and
+    # other bots are dropped, then floods, before anyone waits in a person's queue.
+    if metrics is not None:
+        dispatcher.update.outer_middleware(CountUpdates(metrics))
     dispatcher.update.outer_middleware(services.handling)
     dispatcher.update.outer_middleware(IgnoreStrangers(known_chats))
     exempt = () if staff_chat_id is None else (staff_chat_id,)
@@ -172,7 +178,14 @@ def build_dispatcher(services: Services, sender: TelegramSender, settings: Setti
 
     @dispatcher.errors()
     async def on_error(event: ErrorEvent) -> bool:
-        """Log the failure (its type only: a message can quote what the person wrote) and apologise to them."""
+        """Log the failure (its type only: a message can quote what the person wrote) and apologise to them.
+
+        A person's turn still held by another worker is no failure of theirs: the update goes back unanswered (the
+        webhook POST fails) and Telegram brings it again, once the other worker is done.
+        """
+        if isinstance(event.exception, cluster.TurnUnavailable):
+            log.warning("a person's turn is held elsewhere: the update will come again")
+            raise event.exception
         log.error("update failed", extra={"error": type(event.exception).__name__}, exc_info=event.exception)
         source = event.update.message or event.update.callback_query
         person = source.from_user if source is not None else None
@@ -189,24 +202,35 @@ def build_dispatcher(services: Services, sender: TelegramSender, settings: Setti
     return dispatcher
 
 
-def make_bot(settings: Settings, token: str, pacing: PaceSends, *, retry: bool = True) -> Bot:
-    """A Bot on the configured API, paced with every other Bot of the process.
+def make_bot(
+    settings: Settings, token: str, pacing: PaceSends, *, retry: bool = True, metrics: Metrics | None = None
+) -> Bot:
+    """A Bot on the configured API, paced with every other Bot of the process (and, with `REDIS_URL`, of the bot).
 
-    `retry=False` for the outbox and broadcasts, which schedule their own retries.
+    `retry=False` for the outbox and broadcasts, which schedule their own retries. With `metrics`, every HTTP attempt
+    is counted by method and outcome.
     """
     session = LeanSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/")))
     if retry:
         session.middleware(RetryRequests())  # outermost: every retry waits for a send slot again
     session.middleware(pacing)
+    if metrics is not None:
+        session.middleware(CountCalls(metrics))  # innermost: one count per attempt, after its slot
     return Bot(token, session=session, default=DefaultBotProperties(link_preview_is_disabled=True))
 
 
-def pacing_for(settings: Settings) -> PaceSends:
-    """The process's send pace: Telegram's free limit for everything, the paid one for paid broadcasts, and the
-    per-chat limit of private chats for both."""
-    paid = Pacer(settings.paid_broadcast_rate) if settings.paid_broadcast else None
-    chats = ChatPace(settings.private_chat_rate, settings.private_chat_burst)
-    return PaceSends(Pacer(settings.send_rate), paid, chats)
+def pacing_for(settings: Settings, redis: Redis | None = None, prefix: str = "") -> PaceSends:
+    """The send pace: Telegram's free limit for everything, the paid one for paid broadcasts, and the per-chat
+    limit of private chats for both. In this process's memory, or, with `redis`, shared by every worker."""
+    if redis is None:
+        paid = Pacer(settings.paid_broadcast_rate) if settings.paid_broadcast else None
+        chats = ChatPace(settings.private_chat_rate, settings.private_chat_burst)
+        return PaceSends(Pacer(settings.send_rate), paid, chats)
+    shared_paid = (
+        cluster.SharedPacer(redis, prefix, "paid", settings.paid_broadcast_rate) if settings.paid_broadcast else None
+    )
+    shared_chats = cluster.SharedChatPace(redis, prefix, settings.private_chat_rate, settings.private_chat_burst)
+    return PaceSends(cluster.SharedPacer(redis, prefix, "free", settings.send_rate), shared_paid, shared_chats)
 
 
 @dataclass
@@ -232,9 +256,16 @@ class Services:
 
 
 def build_services(
-    settings: Settings, core: Core, store: SqlStore, sender: TelegramSender, plain_bot: Bot, pacing: PaceSends
+    settings: Settings,
+    core: Core,
+    store: SqlStore,
+    sender: TelegramSender,
+    plain_bot: Bot,
+    pacing: PaceSends,
+    in_order: OnePersonAtATime | None = None,
 ) -> Services:
-    """Every service, wired. `plain_bot` does not retry by itself: the outbox and broadcasts schedule retries."""
+    """Every service, wired. `plain_bot` does not retry by itself: the outbox and broadcasts schedule retries.
+    `in_order` keeps each person's updates in turn (in this process when not given)."""
     referrals = Referrals(store)
     tickets = Tickets(store)
     connector = Connector(referrals, store, core.translator, core.programs, sender, utc_now, settings.default_language)
@@ -311,7 +342,10 @@ def build_services(
     )
     conversation = conversation_for(core, store, settings, connector, handoff, subscriptions, access)
     switch = ProgramSwitch(core.programs, Deployment(store), store, broadcasts, composer, core.translator, utc_now)
-    return Services(conversation, connector, admin, composer, broadcaster, switch, handoff, outbox)
+    services = Services(conversation, connector, admin, composer, broadcaster, switch, handoff, outbox)
+    if in_order is not None:
+        services.in_order = in_order
+    return services
 
 
 async def run(settings: Settings, *, webhook: bool = False) -> int:
@@ -345,24 +379,35 @@ async def serve(
     """Connect to the Bot API and the store, then long-poll (or, with `webhook`, serve Telegram's webhook) until a
     signal (or `stop`, for tests) ends it.
 
+    A webhook worker with `REDIS_URL` is one of several on one database: each person's turn and Telegram's send
+    pace are shared through Redis, and the scheduled jobs run in whichever worker leads (bot/cluster.py).
     `settle_heap` (the bot's own process) freezes what start-up built before the first update: see `_settle_heap`.
     """
     assert settings.bot_token is not None
     logs.guard_third_party()
-    logs.hide(settings.bot_token.get_secret_value().strip())  # it is in every Bot API URL a library might log
-    pacing = pacing_for(settings)
     token = settings.bot_token.get_secret_value().strip()
+    logs.hide(token)  # it is in every Bot API URL a library might log
     try:
-        bot = make_bot(settings, token, pacing)
+        validate_token(token)
     except TokenValidationError:
         print("BOT_TOKEN does not look like a Telegram token (digits, a colon, then letters).", file=sys.stderr)
         return 3
+    if settings.redis_url and not webhook:
+        log.warning("REDIS_URL is for several webhook workers; long polling is one process and does not use it")
     # What is opened is closed in reverse order, every part of it even when shutting down is itself cancelled
     # (a test's deadline, a second signal): no connection or HTTP session outlives the bot.
     async with contextlib.AsyncExitStack() as resources:
-        resources.push_async_callback(bot.session.close)
         store = await open_store(settings.database_url)
         resources.push_async_callback(store.close)
+        redis: Redis | None = None
+        if webhook and settings.redis_url:
+            redis = cluster.connect(settings.redis_url)
+            resources.push_async_callback(redis.aclose)
+        prefix = cluster.key_prefix(token)
+        pacing = pacing_for(settings, redis, prefix)
+        metrics = Metrics(store_depths(store.engine))
+        bot = make_bot(settings, token, pacing, metrics=metrics)
+        resources.push_async_callback(bot.session.close)
         try:
             me = await bot.get_me()
         except TelegramUnauthorizedError:
@@ -374,17 +419,14 @@ async def serve(
         menus = CommandMenus(bot, core.translator, store, settings.default_language)
         await menus.register_defaults()
         sender = TelegramSender(bot, menus)
-        plain_bot = make_bot(settings, token, pacing, retry=False)
+        plain_bot = make_bot(settings, token, pacing, retry=False, metrics=metrics)
         resources.push_async_callback(plain_bot.session.close)
-        services = build_services(settings, core, store, sender, plain_bot, pacing)
+        in_order = cluster.SharedTurns(redis, prefix) if redis is not None else None
+        services = build_services(settings, core, store, sender, plain_bot, pacing, in_order)
         await services.switch.restore()
         _in_background(resources, _restore_menus(menus))
         warn_if_superseded(core.programs, utc_now().date())
-        dispatcher = build_dispatcher(services, sender, settings)
-        if services.outbox is not None and services.handoff is not None:
-            await services.outbox.start()
-            resources.push_async_callback(services.outbox.stop)
-            _in_background(resources, _remind(services.handoff, settings.reminder_check_seconds))
+        dispatcher = build_dispatcher(services, sender, settings, metrics)
 
         async def erase_gone_quiet(participant: Participant, why: Erasure) -> bool:
             erased = await services.erase_in_turn(participant, why)
@@ -393,16 +435,27 @@ async def serve(
             return erased
 
         retention = Retention(store, erase_gone_quiet, utc_now, dt.timedelta(days=settings.retention_days))
-        _in_background(resources, retention.run(settings.retention_check_seconds))
-        await services.broadcaster.start()
-        resources.push_async_callback(services.broadcaster.stop)
+        jobs = _ScheduledJobs(services, retention, settings)
+        if redis is None:
+            await jobs.start(resources)
+        else:
+            _in_background(resources, cluster.Leader(redis, prefix).run(jobs.lead))
+        _in_background(resources, metrics.run(5.0))
+        checks = {"database": ops.database_check(store.engine), "telegram": ops.telegram_check(bot)}
+        if redis is not None:
+            checks["redis"] = ops.redis_check(redis)
+        if settings.ops_listen:
+            runner = await ops.serve(settings.ops_listen, metrics.registry, checks)
+            resources.push_async_callback(runner.cleanup)
+            log.info("operations endpoints served", extra={"listen": settings.ops_listen})
         if stop is not None and not webhook:
             _in_background(resources, _stop_when(stop, dispatcher))
         resources.push_async_callback(services.handling.finish)  # first of all: they use everything above
         if settle_heap:
             _settle_heap()
         if webhook:
-            await _serve_webhook(bot, dispatcher, settings, stop=stop, handle_signals=handle_signals)
+            app = ops.app(metrics.registry, checks)
+            await _serve_webhook(bot, dispatcher, settings, app, stop=stop, handle_signals=handle_signals)
         else:
             await dispatcher.start_polling(
                 bot,
@@ -414,21 +467,65 @@ async def serve(
     return 0
 
 
+@dataclass
+class _ScheduledJobs:
+    """What runs beside the handlers: the outbox, ticket reminders, the retention purge and the broadcaster.
+
+    One process runs them for its whole life (`start`); of several webhook workers, the leader runs them while
+    it leads (`lead`), looking every `LOOK_EVERY` seconds for rows other workers put meanwhile.
+    """
+
+    services: Services
+    retention: Retention
+    settings: Settings
+
+    #: Seconds between looks for outbox rows and broadcasts that another worker queued.
+    LOOK_EVERY = 1.0
+
+    async def start(self, resources: contextlib.AsyncExitStack) -> None:
+        """Start every job; `resources`, when closed, stops them (the outbox's sends in flight get their grace)."""
+        services, settings = self.services, self.settings
+        if services.outbox is not None and services.handoff is not None:
+            await services.outbox.start()
+            resources.push_async_callback(services.outbox.stop)
+            _in_background(resources, _remind(services.handoff, settings.reminder_check_seconds))
+        _in_background(resources, self.retention.run(settings.retention_check_seconds))
+        await services.broadcaster.start()
+        resources.push_async_callback(services.broadcaster.stop)
+
+    async def lead(self) -> None:
+        """Run every job until cancelled (the lease was lost, or the process stops), then stop them all."""
+        async with contextlib.AsyncExitStack() as running:
+            await self.start(running)
+            while True:
+                await asyncio.sleep(self.LOOK_EVERY)
+                if self.services.outbox is not None:
+                    self.services.outbox.reload()
+                self.services.broadcaster.wake()
+
+
 async def _serve_webhook(
-    bot: Bot, dispatcher: Dispatcher, settings: Settings, *, stop: asyncio.Event | None, handle_signals: bool
+    bot: Bot,
+    dispatcher: Dispatcher,
+    settings: Settings,
+    app: web.Application,
+    *,
+    stop: asyncio.Event | None,
+    handle_signals: bool,
 ) -> None:
-    """aiogram's aiohttp webhook server on `WEBHOOK_LISTEN`, registered with Telegram, until a signal or `stop`.
+    """aiogram's aiohttp webhook server on `WEBHOOK_LISTEN` (in `app`, beside the operations endpoints),
+    registered with Telegram, until a signal or `stop`.
 
     Each update is handled before its POST is answered (`handle_in_background=False`): Telegram counts an update
     as delivered only on that answer, so one that was being handled when the process died comes again, and the
     processed-update ids make sure it is applied once. A POST without the secret header gets 401 from aiogram.
-    The webhook stays registered at shutdown: Telegram keeps the updates until the bot is back.
+    The webhook stays registered at shutdown: Telegram keeps the updates until the bot is back. Several workers
+    may listen on one port (SO_REUSEPORT): the kernel spreads the connections among them.
     """
     assert settings.webhook_url is not None
     assert settings.webhook_secret is not None
     secret = settings.webhook_secret.get_secret_value()
     handler = SimpleRequestHandler(dispatcher, bot, handle_in_background=False, secret_token=secret)
-    app = web.Application()
     # Not handler.register(): that also closes the bot's HTTP session when the server stops, and serve() closes
     # it last, after the outbox and broadcasts have stopped sending.
     app.router.add_post(urlsplit(settings.webhook_url).path or "/", handler.handle)

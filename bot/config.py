@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1:8080"
     webhook_secret: SecretStr | None = None
     webhook_max_connections: int = Field(default=40, ge=1, le=100)
+    #: Several webhook workers of one bot (on one PostgreSQL database) share each person's turn, Telegram's send
+    #: pace and the scheduled jobs through this Redis ("redis://127.0.0.1:6379/0"); empty: one process. May hold a
+    #: password, so it is kept out of repr(). Long polling is one process and does not use it.
+    redis_url: str | None = Field(default=None, repr=False)
     #: Where /healthz, /readyz and /metrics get their own web server ("127.0.0.1:9090"); empty: none of their own
     #: (in webhook mode they are on the webhook server too). Keep it off the public internet.
     ops_listen: str | None = None
