@@ -12,16 +12,13 @@ import datetime as dt
 import itertools
 import json
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 import pytest
-from sqlalchemy import select, text, update
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import select, update
 
 from bot.logs import JsonFormatter
 from bot.outbox import Outbox
@@ -34,7 +31,7 @@ from bot.storage.tables import broadcasts, outbox, participants, processed_updat
 from bot.storage.tickets import StaffTraces, Tickets
 from flows.engine import Session
 from tests.directory import organisation
-from tests.test_storage_contract import POSTGRES_URL, postgres_reachable
+from tests.postgres import own_database
 from tests.traces import Needles, database_traces
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
@@ -51,20 +48,12 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield sqlite
         await sqlite.close()
         return
-    if not postgres_reachable():
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    name = f"puente_erasure_{uuid.uuid4().hex[:12]}"
-    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    postgres = await open_store(make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False))
-    try:
-        yield postgres
-    finally:
-        await postgres.close()
-        async with admin.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE "{name}"'))
-        await admin.dispose()
+    async with own_database("erasure") as url:
+        postgres = await open_store(url)
+        try:
+            yield postgres
+        finally:
+            await postgres.close()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -10,6 +11,7 @@ from sqlalchemy import Connection
 
 from bot.storage import SqlStore, open_store
 from bot.storage.tables import metadata
+from tests.postgres import own_database
 
 
 def diff(connection: Connection) -> list[object]:
@@ -33,3 +35,17 @@ async def test_migrating_twice_is_harmless(tmp_path: Path) -> None:
     second = await open_store(url)
     assert await second.load(1) is None
     await second.close()
+
+
+async def test_workers_starting_at_once_on_postgresql_migrate_once() -> None:
+    """Four workers opening a new PostgreSQL database together: each waits its turn, one migrates, all start."""
+    async with own_database("migrate") as url:
+        async with asyncio.timeout(60):  # without the lock they deadlock on each other's CREATE TABLE
+            stores = await asyncio.gather(*(open_store(url) for _ in range(4)))
+        try:
+            async with stores[0].engine.connect() as conn:
+                assert await conn.run_sync(diff) == []
+            assert [await store.load(1) for store in stores] == [None] * 4
+        finally:
+            for store in stores:
+                await store.close()

@@ -30,6 +30,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import make_url
@@ -69,8 +70,18 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
+#: The PostgreSQL advisory lock that workers starting at once take in turn to migrate (any fixed number will do).
+MIGRATION_LOCK = 0x7075656E7465  # "puente"
+
+
 def migrate(connection: Connection) -> None:
-    """Bring the schema to the newest revision (idempotent; run at every start)."""
+    """Bring the schema to the newest revision (idempotent; run at every start).
+
+    On PostgreSQL several workers may start at once: each waits for a transaction-scoped advisory lock, so one
+    migrates and the others find the schema already at head. SQLite's write lock does the same there.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
