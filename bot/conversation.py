@@ -125,15 +125,28 @@ class Conversation:
         return self.programs.active
 
     async def handle(self, person: Person, intent: Intent, *, update_id: int | None = None) -> Reply:
-        """Apply one input. A repeated `update_id` changes nothing and answers nothing."""
+        """Apply one input. A repeated `update_id` changes nothing (see `_where_they_are`)."""
         loaded = await self.store.load_for(person.user_id, update_id=update_id)
         if loaded.already_processed:
             log.info("duplicate update ignored", extra={"user": hashed(person.user_id)})
-            return Reply()
+            return self._where_they_are(loaded.participant)
         participant = loaded.participant
         if participant is None:
             return await self._before_consent(person, intent, update_id)
         return await self._with(person, participant, intent, update_id)
+
+    def _where_they_are(self, participant: Participant | None) -> Reply:
+        """The answer to an update applied before: the question the person is at, shown again.
+
+        Telegram delivers an update again when the worker that had it stopped before answering, perhaps after
+        saving it but before its reply went out: answering nothing would leave the person looking at a question
+        they already answered, waiting. So they see where they are (at worst a question twice). Outside the
+        questionnaire (a result, a deletion) nothing is repeated.
+        """
+        if participant is None or participant.session.finished or not engine.fits(self.program, participant.session):
+            return Reply()
+        _, events = engine.step(self.program, participant.session, engine.Show(), self.clock().date())
+        return Reply(tuple(self.render.events(participant.language, events)))
 
     # ------------------------------------------------------------------ before consent: nothing is stored
 

@@ -33,7 +33,7 @@ class Erasure(enum.StrEnum):
 @dataclass(frozen=True)
 class Loaded:
     participant: Participant | None
-    #: The update being handled was already applied (Telegram delivered it again): do nothing.
+    #: The update being handled was already applied (Telegram delivered it again): change nothing.
     already_processed: bool
 
 

@@ -207,13 +207,12 @@ _MOVE_ANSWER = (
 
 
 def _load(conn: Connection, user_id: int, update_id: int | None) -> Loaded:
-    if update_id is not None and conn.execute(_SEEN, {"update_id": update_id}).first() is not None:
-        return Loaded(None, already_processed=True)
+    seen = update_id is not None and conn.execute(_SEEN, {"update_id": update_id}).first() is not None
     row = conn.execute(_PERSON, {"user_id": user_id}).first()
     if row is None:
-        return Loaded(None, already_processed=False)
+        return Loaded(None, already_processed=seen)
     answered = conn.execute(_ANSWERED, {"user_id": user_id}).all()
-    return Loaded(_participant(row, [(q, o) for q, o in answered]), already_processed=False)
+    return Loaded(_participant(row, [(q, o) for q, o in answered]), already_processed=seen)
 
 
 def _save(
