@@ -1,0 +1,197 @@
+"""Several webhook workers of one bot: real `python -m bot serve --webhook` processes on one port (SO_REUSEPORT),
+one PostgreSQL database of the test's own, the machine's Redis, and the fake Bot API posting updates to them.
+
+The fake enforces one send rate for the bot: were each worker pacing itself alone, three of them would send three
+times too fast and meet 429 at once. Both run at `RATE` a second instead of Telegram's 30 (the bot is told with
+SEND_RATE), so 200 people take about a minute, not four; the per-chat limits are the rest of the suite's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.app import Core
+from bot.storage import open_store
+from tests.e2e.conftest import (
+    ELIGIBLE,
+    PACE_ENV,
+    PER_CHAT_BURST,
+    PER_CHAT_PER_SECOND,
+    UNLIMITED_FLOOD,
+    BotProcess,
+    begin,
+)
+from tests.e2e.test_webhook_e2e import SECRET, free_port
+from tests.fakebotapi import FakeBotAPI, FakeUser
+from tests.postgres import own_database
+
+#: Sends a second for the whole bot, enforced by the fake and told to every worker.
+RATE = 100
+REDIS_URL = os.environ.get("PUENTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def redis_reachable() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Cluster:
+    """The fake Bot API, the database the workers share, and the workers (each with its own /metrics port)."""
+
+    server: FakeBotAPI
+    database_url: str
+    workers: list[BotProcess]
+    ops_ports: list[int]
+
+    async def start(self) -> None:
+        for worker in self.workers:
+            await worker.started(self.server)
+
+    async def handled(self, worker: int) -> float:
+        """Updates worker `worker` handled, read from its /metrics."""
+        url = f"http://127.0.0.1:{self.ops_ports[worker]}/metrics"
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            body = await response.text()
+        counts = re.findall(r'^puente_updates_handled_total\{outcome="ok",type="[a-z_]+"\} (\S+)$', body, re.M)
+        return sum(float(count) for count in counts)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    if not redis_reachable():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    # A bot id of its own: the workers' Redis keys are named after it, so no other test's locks or slots linger.
+    token = f"{random.randrange(10**8, 10**9)}:TEST-workers"
+    async with own_database("workers") as database_url, FakeBotAPI(token) as server:
+        server.set_rate_limits(
+            global_per_second=RATE, per_chat_per_second=PER_CHAT_PER_SECOND, per_chat_burst=PER_CHAT_BURST
+        )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/telegram"
+        ops_ports = [free_port() for _ in range(3)]
+        workers = []
+        for number, ops_port in enumerate(ops_ports):
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_", "REDIS_"))},
+                "BOT_TOKEN": token,
+                "TELEGRAM_API_URL": server.base_url,
+                "DATABASE_URL": database_url,
+                "REDIS_URL": REDIS_URL,
+                "WEBHOOK_URL": url,
+                "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+                "WEBHOOK_SECRET": SECRET,
+                "OPS_LISTEN": f"127.0.0.1:{ops_port}",
+                "SEND_RATE": str(RATE),
+                "FLOOD_BURST": str(UNLIMITED_FLOOD),
+                **PACE_ENV,
+                "LOG_LEVEL": "INFO",
+            }
+            log = tmp_path / f"worker-{number}.log"
+            workers.append(BotProcess(env, log=log, args=("serve", "--webhook")))
+        handle = Cluster(server, database_url, workers, ops_ports)
+        try:
+            yield handle
+        finally:
+            for worker in workers:
+                worker.stop()
+        refused = [call.summary() for call in server.calls if call.status == 429]
+        assert server.stats.rate_limited == 0, f"the workers went past the bot's limits together: {refused[:5]}"
+
+
+def sent_texts(user: FakeUser) -> list[str]:
+    """Every message the person got, as first sent (an answered question is edited afterwards), in order."""
+    return [m.history[0].text if m.history else m.text for m in user.messages]
+
+
+async def questionnaire(user: FakeUser) -> None:
+    """`begin` and every answer of the eligible path, waiting as long as a crowd behind one rate may need."""
+    await begin(user, "es")
+    for question, option in ELIGIBLE:
+        await user.tap(data=f"a:{question}:{option}")
+        await user.next_message(timeout=60)
+        await user.wait_idle(quiet=0.15, timeout=60)
+
+
+async def answer_what_is_asked(user: FakeUser) -> None:
+    """As a person would after a crash: answer the question on screen (the eligible path's option for it) until
+    no question is left. A question shown twice (an update delivered again) is answered where it is."""
+    await begin(user, "es")
+    options = dict(ELIGIBLE)
+    for _ in range(3 * len(ELIGIBLE)):
+        await user.wait_idle(quiet=0.5, timeout=60)
+        asked = [b.data for row in user.last_message.buttons for b in row if b.data.startswith("a:")]
+        if not asked:
+            return
+        question = asked[0].split(":")[1]
+        await user.tap(data=f"a:{question}:{options[question]}")
+        await user.next_message(timeout=60)
+    raise AssertionError(f"still asked questions after {3 * len(ELIGIBLE)} answers: stuck")
+
+
+async def answers_saved(cluster: Cluster, people: list[FakeUser]) -> dict[int, tuple[str, ...]]:
+    store = await open_store(cluster.database_url)
+    try:
+        saved = {}
+        for person in people:
+            participant = await store.load(person.id)
+            assert participant is not None
+            saved[person.id] = participant.session.history
+        return saved
+    finally:
+        await store.close()
+
+
+async def test_three_workers_take_200_people_through_the_questionnaire(cluster: Cluster, core: Core) -> None:
+    """Every answer saved once, every person's messages in order and none twice, and the load shared."""
+    await cluster.start()
+    first = cluster.server.user(language_code="es")
+    await questionnaire(first)
+    expected = sent_texts(first)  # one person alone: the conversation everyone must see, message for message
+    assert any(core.translator.text("es", "outcome.likely_eligible").splitlines()[0] in t for t in expected)
+
+    crowd = [cluster.server.user(language_code="es") for _ in range(200)]
+    await asyncio.gather(*(questionnaire(person) for person in crowd))
+    for person in crowd:
+        await person.wait_idle(quiet=0.3, timeout=30)
+
+    different = [person.id for person in crowd if sent_texts(person) != expected]
+    assert not different, f"{len(different)} people saw another conversation, e.g. {sent_texts(crowd[0])[-3:]}"
+    questions = tuple(question for question, _ in ELIGIBLE)
+    saved = await answers_saved(cluster, crowd)
+    assert all(history == questions for history in saved.values())
+    handled = [await cluster.handled(worker) for worker in range(3)]
+    updates = cluster.server.stats.updates_pushed
+    assert sum(handled) == updates, handled
+    assert min(handled) > 0.1 * updates, f"the load was not shared: {handled}"
+
+
+async def test_a_worker_killed_mid_questionnaire_loses_nothing(cluster: Cluster, core: Core) -> None:
+    """kill -9 one worker while 60 people answer, start it again: every answer saved, everyone reaches the end."""
+    await cluster.start()
+    crowd = [cluster.server.user(language_code="es") for _ in range(60)]
+    running = asyncio.gather(*(answer_what_is_asked(person) for person in crowd))
+    await asyncio.sleep(4)
+    victim = cluster.workers[1]
+    victim.kill9()
+    await asyncio.sleep(2)
+    await victim.started(cluster.server)
+    await running
+    questions = tuple(question for question, _ in ELIGIBLE)
+    saved = await answers_saved(cluster, crowd)
+    assert all(history == questions for history in saved.values()), saved
+    outcome = core.translator.text("es", "outcome.likely_eligible").splitlines()[0]
+    assert all(any(outcome in text for text in sent_texts(person)) for person in crowd)
