@@ -9,6 +9,7 @@ SEND_RATE), so 200 people take about a minute, not four; the per-chat limits are
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import re
@@ -60,6 +61,21 @@ class Cluster:
     async def start(self) -> None:
         for worker in self.workers:
             await worker.started(self.server)
+
+    def configure(self, **env: str) -> None:
+        """Settings for every worker, before they start."""
+        for worker in self.workers:
+            worker.env.update(env)
+
+    def events(self, worker: int, event: str) -> int:
+        """How many times worker `worker` logged `event` (its JSON log lines, across restarts)."""
+        log = self.workers[worker].log
+        lines = log.read_text().splitlines() if log.exists() else []
+        return sum(1 for line in lines if line.startswith("{") and json.loads(line).get("event") == event)
+
+    def leaders(self) -> list[int]:
+        """The workers that have logged taking the lead."""
+        return [n for n in range(len(self.workers)) if self.events(n, "leading: scheduled jobs run in this worker")]
 
     async def handled(self, worker: int) -> float:
         """Updates worker `worker` handled, read from its /metrics."""
@@ -195,3 +211,34 @@ async def test_a_worker_killed_mid_questionnaire_loses_nothing(cluster: Cluster,
     assert all(history == questions for history in saved.values()), saved
     outcome = core.translator.text("es", "outcome.likely_eligible").splitlines()[0]
     assert all(any(outcome in text for text in sent_texts(person)) for person in crowd)
+
+
+async def test_scheduled_jobs_run_in_one_worker_and_again_once_its_leader_is_killed(cluster: Cluster) -> None:
+    """The retention purge, every second: with three workers it runs once a second in one of them, never three
+    times; kill -9 that one and another takes over within the lease (15 s), once."""
+    cluster.configure(RETENTION_CHECK_SECONDS="1")
+    await cluster.start()
+    async with asyncio.timeout(30):
+        while not cluster.leaders():  # noqa: ASYNC110 (other processes' logs: poll)
+            await asyncio.sleep(0.2)
+    [leader] = cluster.leaders()
+
+    def purges() -> list[int]:
+        return [cluster.events(n, "retention purge") for n in range(3)]
+
+    before = purges()
+    await asyncio.sleep(5)
+    during = [now - then for now, then in zip(purges(), before, strict=True)]
+    assert sum(during) == during[leader], f"purges by worker: {during}"
+    assert 3 <= during[leader] <= 7, during
+
+    cluster.workers[leader].kill9()
+    async with asyncio.timeout(30):
+        while len(cluster.leaders()) < 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+    [successor] = [n for n in cluster.leaders() if n != leader]
+    before = purges()
+    await asyncio.sleep(5)
+    after = [now - then for now, then in zip(purges(), before, strict=True)]
+    assert sum(after) == after[successor], f"purges by worker: {after}"
+    assert 3 <= after[successor] <= 7, after
