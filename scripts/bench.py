@@ -11,6 +11,9 @@ Run `make bench`, or `.venv/bin/python scripts/bench.py --users 100 --rounds 3`.
    (scripts/echo_bot.py) on the same fake server with the same N people, with the ratio between the two.
 4. Below saturation (`--think-ms`, 2 s by default): the same N people pausing between a reply and their next tap,
    for Puente and the echo bot, and the ratio of their p99 latencies.
+5. Webhook workers (`--workers`, 1 and 2 by default; needs PostgreSQL and Redis): the saturation run with the bot
+   as that many `python -m bot serve --webhook` processes on one port, one PostgreSQL database and Redis, beside
+   long polling on SQLite; CPU is the workers' sum.
 
 The bot's own send pace (`SEND_RATE`, Telegram's 30 messages a second, and `PRIVATE_CHAT_RATE`, one a second per
 person) and its per-person flood control are lifted, as the echo bot has neither: this measures what the bot
@@ -28,6 +31,7 @@ import datetime as dt
 import gc
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +56,8 @@ from tests.fakebotapi import FakeBotAPI, FakeUser  # noqa: E402
 TODAY = dt.date(2026, 11, 22)
 #: The machine's PostgreSQL (a database of this name is dropped and made again for each run).
 POSTGRES_URL = os.environ.get("PUENTE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/puente_bench")
+REDIS_URL = os.environ.get("PUENTE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+WEBHOOK_SECRET = "puente-bench-secret"
 ANSWERS = dict(ELIGIBLE)
 
 
@@ -190,32 +196,65 @@ def collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def webhook_settings() -> dict[str, str]:
+    """Settings for webhook workers sharing one port (and Redis)."""
+    port = free_port()
+    return {
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+        "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REDIS_URL": REDIS_URL,
+    }
+
+
 async def run_load(
     script: list[str],
     users: int,
     make: Callable[[FakeBotAPI, list[float]], Awaitable[int]],
     settings: dict[str, str] | None = None,
     database_url: str | None = None,
+    workers: int = 0,
 ) -> tuple[int, float, list[float], float]:
     """Start `script` against a fresh fake Bot API and database (SQLite in a temporary folder unless
-    `database_url`), run `users` people made by `make`, and return updates, seconds, latencies and bot CPU."""
-    async with FakeBotAPI() as server:
+    `database_url`), run `users` people made by `make`, and return updates, seconds, latencies and bot CPU.
+
+    `workers` > 0: that many webhook workers of the bot on one port instead (`script` gets `serve --webhook`).
+    """
+    # A bot id of each run's own: webhook workers name their Redis keys after it.
+    async with FakeBotAPI(f"{random.randrange(10**8, 10**9)}:BENCH-token") as server:
         with tempfile.TemporaryDirectory() as folder:
             url = database_url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-            process = start_process(script, server, url, settings or {})
+            if workers:
+                settings = {**(settings or {}), **webhook_settings()}
+                processes = [
+                    start_process([*script, "serve", "--webhook"], server, url, settings) for _ in range(workers)
+                ]
+            else:
+                processes = [start_process(script, server, url, settings or {})]
             try:
+                while workers and len(server.calls_to("setWebhook")) < workers:  # noqa: ASYNC110 (processes)
+                    await asyncio.sleep(0.1)
                 warm = server.user(language_code="es")
                 await warm.send("/start")
                 await warm.wait_for(timeout=60)
                 latencies: list[float] = []
                 with collector_paused():
-                    cpu_before, started = cpu_seconds(process.pid), time.perf_counter()
+                    cpu_before, started = sum(cpu_seconds(p.pid) for p in processes), time.perf_counter()
                     counts = await asyncio.gather(*(make(server, latencies) for _ in range(users)))
                     elapsed = time.perf_counter() - started
-                    cpu = cpu_seconds(process.pid) - cpu_before
+                    cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_before
             finally:
-                process.terminate()
-                process.wait(timeout=20)
+                for process in processes:
+                    process.terminate()
+                for process in processes:
+                    process.wait(timeout=20)
     return sum(counts), elapsed, latencies, cpu
 
 
@@ -261,6 +300,9 @@ async def main() -> None:
         "--think-ms", type=int, default=2000, help="the second run's pause between a reply and the next tap (0: skip)"
     )
     parser.add_argument("--postgres", default=POSTGRES_URL, help="PostgreSQL for the same run ('' to skip)")
+    parser.add_argument(
+        "--workers", default="1,2", help="webhook worker counts to run on PostgreSQL and Redis ('' to skip)"
+    )
     parser.add_argument("--profile", type=Path, help="run the bot under cProfile and write its profile here")
     args = parser.parse_args()
 
@@ -298,6 +340,21 @@ async def main() -> None:
     )
     base = report("aiogram echo baseline", *echo)
     print(f"{'ratio puente / echo':<34} {ours / base:6.2f} of the baseline's updates per second")
+
+    counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    if postgres and counts:
+        print(f"-- webhook workers on PostgreSQL and Redis: {args.users} people tapping as replies arrive")
+        print(f"{'(beside) long polling, SQLite':<34} {ours:7.1f} updates/s")
+        for workers in counts:
+            on_workers = await run_load(
+                ["-m", "bot"],
+                args.users,
+                lambda server, lat: questionnaire_user(server, args.rounds, lat),
+                settings,
+                database_url=await fresh_postgres(postgres),
+                workers=workers,
+            )
+            report(f"puente, {workers} webhook worker{'s' if workers > 1 else ''}", *on_workers)
 
     if args.think_ms:
         think = args.think_ms / 1000
