@@ -321,18 +321,15 @@ async def main() -> None:
     settings = {} if args.telegram_pace else UNPACED
     paced = ", Telegram's pace" if args.telegram_pace else ""
 
+    def saturating(server: FakeBotAPI, latencies: list[float]) -> Awaitable[int]:
+        return questionnaire_user(server, args.rounds, latencies)
+
     print(f"-- saturation: {args.users} people tapping the moment each reply arrives")
-    puente = await run_load(
-        bot_args, args.users, lambda server, lat: questionnaire_user(server, args.rounds, lat), settings
-    )
+    puente = await run_load(bot_args, args.users, saturating, settings)
     ours = report(f"puente, SQLite{paced}", *puente)
     if postgres:
         on_postgres = await run_load(
-            ["-m", "bot"],
-            args.users,
-            lambda server, lat: questionnaire_user(server, args.rounds, lat),
-            settings,
-            database_url=await fresh_postgres(postgres),
+            ["-m", "bot"], args.users, saturating, settings, database_url=await fresh_postgres(postgres)
         )
         report(f"puente, PostgreSQL{paced}", *on_postgres)
     echo = await run_load(
@@ -346,14 +343,8 @@ async def main() -> None:
         print(f"-- webhook workers on PostgreSQL and Redis: {args.users} people tapping as replies arrive")
         print(f"{'(beside) long polling, SQLite':<34} {ours:7.1f} updates/s")
         for workers in counts:
-            on_workers = await run_load(
-                ["-m", "bot"],
-                args.users,
-                lambda server, lat: questionnaire_user(server, args.rounds, lat),
-                settings,
-                database_url=await fresh_postgres(postgres),
-                workers=workers,
-            )
+            database_url = await fresh_postgres(postgres)
+            on_workers = await run_load(["-m", "bot"], args.users, saturating, settings, database_url, workers)
             report(f"puente, {workers} webhook worker{'s' if workers > 1 else ''}", *on_workers)
 
     if args.think_ms:
