@@ -249,6 +249,47 @@ async def test_scheduled_jobs_run_in_one_worker_and_again_once_its_leader_is_kil
     assert 3 <= after[successor] <= 7, after
 
 
+async def broadcast_to(cluster: Cluster, people: list[FakeUser], text: str) -> None:
+    """Seed `people` as consented Spanish speakers and queue one broadcast of `text` to them, before any worker
+    starts (the workers' admin is 424242, not a chat of the fake: progress messages to them are refused)."""
+    store = await open_store(cluster.database_url)
+    try:
+        for start in range(0, len(people), 200):
+            await asyncio.gather(*(seed(store, p.id, "es") for p in people[start : start + 200]))
+        broadcasts = Broadcasts(store)
+        draft = await broadcasts.new_draft(424_242, "en", "preview", dt.datetime.now(dt.UTC))
+        await broadcasts.edit_draft(draft.id, versions={"es": Version(text)})
+        assert await broadcasts.submit(draft.id)
+    finally:
+        await store.close()
+    cluster.configure(ADMIN_IDS="424242")
+
+
+async def sent_at_least(cluster: Cluster, count: int, timeout: float) -> None:  # noqa: ASYNC109
+    async with asyncio.timeout(timeout):
+        while cluster.server.stats.messages_sent < count:  # noqa: ASYNC110 (other processes: poll)
+            await asyncio.sleep(0.1)
+
+
+async def test_a_429_to_one_worker_holds_every_workers_broadcast(cluster: Cluster) -> None:
+    """Telegram answers one broadcast message 429 with retry_after 3: for those 3 seconds no worker sends any."""
+    crowd = [cluster.server.user(language_code="es") for _ in range(4_000)]
+    await broadcast_to(cluster, crowd, "Resiste.")
+    await cluster.start()
+    await sent_at_least(cluster, cluster.server.stats.messages_sent + 200, timeout=60)  # all three are sending
+    assert cluster.server.stats.messages_sent < len(crowd) - 1_000
+    cluster.server.fail_next("sendMessage", status=429, retry_after=3)
+    await sent_at_least(cluster, len(crowd), timeout=120)
+    [refused] = [call for call in cluster.server.calls if call.status == 429]
+    held = [
+        call.at - refused.at
+        for call in cluster.server.calls_to("sendMessage")
+        if call.ok and refused.at + 0.5 < call.at < refused.at + 2.9
+    ]
+    assert held == [], f"{len(held)} broadcast messages went out while Telegram had asked every sender to wait"
+    cluster.server.stats.injected_failures = 0
+
+
 async def test_a_10000_person_broadcast_across_workers_keeps_the_rate_and_survives_a_kill(
     cluster: Cluster, request: pytest.FixtureRequest
 ) -> None:
@@ -256,34 +297,19 @@ async def test_a_10000_person_broadcast_across_workers_keeps_the_rate_and_surviv
     fails on any 429); the worker sending is killed -9 mid-way and started again: everyone gets it, and only what
     was in flight at the kill twice."""
     crowd = [cluster.server.user(language_code="es") for _ in range(10_000)]
-    store = await open_store(cluster.database_url)
-    try:
-        for start in range(0, len(crowd), 200):
-            await asyncio.gather(*(seed(store, p.id, "es") for p in crowd[start : start + 200]))
-        broadcasts = Broadcasts(store)
-        draft = await broadcasts.new_draft(424_242, "en", "preview", dt.datetime.now(dt.UTC))
-        await broadcasts.edit_draft(draft.id, versions={"es": Version("Resiste.")})
-        assert await broadcasts.submit(draft.id)
-    finally:
-        await store.close()
-    cluster.configure(ADMIN_IDS="424242")
+    await broadcast_to(cluster, crowd, "Resiste.")
 
     def received() -> int:
         return sum(1 for p in crowd if got(p, "Resiste.") > 0)
 
-    async def until(count: int, timeout: float) -> None:  # noqa: ASYNC109
-        async with asyncio.timeout(timeout):
-            while cluster.server.stats.messages_sent < count:  # noqa: ASYNC110 (other processes: poll)
-                await asyncio.sleep(0.2)
-
     await cluster.start()
     started = time.perf_counter()
-    await until(3_000, timeout=120)
+    await sent_at_least(cluster, 3_000, timeout=120)
     [sending] = cluster.leaders()
     cluster.workers[sending].kill9()
     before_restart = received()
     await cluster.workers[sending].started(cluster.server)
-    await until(len(crowd), timeout=300)
+    await sent_at_least(cluster, len(crowd), timeout=300)
     async with asyncio.timeout(60):
         while received() < len(crowd):  # noqa: ASYNC110
             await asyncio.sleep(0.5)
