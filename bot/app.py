@@ -424,7 +424,6 @@ async def serve(
         in_order = cluster.SharedTurns(redis, prefix) if redis is not None else None
         services = build_services(settings, core, store, sender, plain_bot, pacing, in_order)
         await services.switch.restore()
-        _in_background(resources, _restore_menus(menus))
         warn_if_superseded(core.programs, utc_now().date())
         dispatcher = build_dispatcher(services, sender, settings, metrics)
 
@@ -435,7 +434,7 @@ async def serve(
             return erased
 
         retention = Retention(store, erase_gone_quiet, utc_now, dt.timedelta(days=settings.retention_days))
-        jobs = _ScheduledJobs(services, retention, settings)
+        jobs = _ScheduledJobs(services, retention, menus, settings)
         if redis is None:
             await jobs.start(resources)
         else:
@@ -469,7 +468,8 @@ async def serve(
 
 @dataclass
 class _ScheduledJobs:
-    """What runs beside the handlers: the outbox, ticket reminders, the retention purge and the broadcaster.
+    """What runs beside the handlers: the outbox, ticket reminders, the retention purge, the broadcaster, and
+    putting back chat menus left stale (once a start, not once a worker: it is a call per person).
 
     One process runs them for its whole life (`start`); of several webhook workers, the leader runs them while
     it leads (`lead`), looking every `LOOK_EVERY` seconds for rows other workers put meanwhile.
@@ -477,6 +477,7 @@ class _ScheduledJobs:
 
     services: Services
     retention: Retention
+    menus: CommandMenus
     settings: Settings
 
     #: Seconds between looks for outbox rows and broadcasts that another worker queued.
@@ -485,6 +486,7 @@ class _ScheduledJobs:
     async def start(self, resources: contextlib.AsyncExitStack) -> None:
         """Start every job; `resources`, when closed, stops them (the outbox's sends in flight get their grace)."""
         services, settings = self.services, self.settings
+        _in_background(resources, _restore_menus(self.menus))
         if services.outbox is not None and services.handoff is not None:
             await services.outbox.start()
             resources.push_async_callback(services.outbox.stop)
