@@ -274,8 +274,12 @@ class Broadcaster:
             await self._flush()
             self._current = None
         reporting, self._reporting = self._reporting, False
-        await self.broadcasts.release(job.id, [self.worker_id])  # what is left is anyone's (a pause, a resume)
+        # The rows left are anyone's; the progress message stays this worker's until the broadcast halts (a worker
+        # taking it over now could edit "running" over the finished message).
+        await self.broadcasts.release(job.id, [self.worker_id], reporting=False)
         latest = await self.broadcasts.get(job.id)
+        if latest is not None and latest.status in (BroadcastStatus.PAUSED, BroadcastStatus.CANCELLED):
+            await self.broadcasts.release(job.id, [self.worker_id])  # whoever resumes it reports it
         if latest is None or latest.status == BroadcastStatus.DONE:
             return  # another worker finished it, and reported it
         if latest.status == BroadcastStatus.RUNNING:
@@ -472,6 +476,10 @@ class Broadcaster:
                     job = await self._take_reporting(job)
                     if not self._reporting:
                         continue
+                latest = await self.broadcasts.get(job.id)
+                if latest is None or latest.status != BroadcastStatus.RUNNING:
+                    continue  # paused, cancelled or done, maybe by another worker: its final word must stay
+                job = latest
                 counts = await self.broadcasts.counts(job.id)
                 message = self.progress(job, counts, final=False)
                 if message.text != shown and job.progress_message_id is not None:

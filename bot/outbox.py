@@ -602,6 +602,8 @@ class Outbox:
             except Exception as exc:  # 5xx, network, or anything unexpected: retried a bounded number of times
                 await self._retry_later(entry, chat, exc)
             else:
+                # on_sent even if another worker took the row over meanwhile: this copy is in the chat all the same
+                # (the staff can reply to it), and the new owner's copy is told of by its own worker.
                 await self._finish(entry, sent_message_id=message_id)
                 await self._notify(entry, message_id)
         except Exception:

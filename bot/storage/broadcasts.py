@@ -509,8 +509,9 @@ class Broadcasts:
             found = (await conn.execute(on_rows.union(on_job))).scalars().all()
         return [str(worker) for worker in found]
 
-    async def release(self, broadcast_id: int, workers: Collection[str]) -> None:
-        """Free the claims these workers hold on the broadcast (they stopped working on it, or they are dead)."""
+    async def release(self, broadcast_id: int, workers: Collection[str], *, reporting: bool = True) -> None:
+        """Free the claims these workers hold on the broadcast (they stopped working on it, or they are dead): on
+        its pending recipients, and with `reporting` on its progress message."""
         if not workers:
             return
         async with self.store.writing() as conn:
@@ -523,6 +524,8 @@ class Broadcasts:
                 )
                 .values(claimed_by=None, lease_until=None)
             )
+            if not reporting:
+                return
             await conn.execute(
                 update(broadcasts)
                 .where(broadcasts.c.id == broadcast_id, broadcasts.c.claimed_by.in_(list(workers)))
