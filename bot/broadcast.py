@@ -344,7 +344,9 @@ class Broadcaster:
                         continue
                     if not (await self.broadcasts.counts(job.id))[RecipientStatus.PENDING]:
                         break  # nothing pending at all: done
-                    # The rest is held by other workers: look again soon (theirs come back if they die).
+                    # The rest is held by other workers: look again soon (theirs come back if they die, at once if
+                    # they died on this host).
+                    await self._free_dead_claims(job.id)
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self._poll):
                             await self._halt.wait()

@@ -399,13 +399,15 @@ class Outbox:
                 await self._wakeup.wait()
 
     async def _keep_claims(self, now: float) -> None:
-        """Renew this worker's leases and, when a poll is due, ask for every chat's head again."""
+        """Renew this worker's leases (freeing dead workers' on this host) and, when a poll is due, ask for every
+        chat's head again."""
         if now >= self._poll_at:
             assert self._poll is not None
             self._poll_at = now + self._poll
             self._reload_all = True
         if now >= self._renew_at:
             self._renew_at = now + self._lease / 3
+            await self._free_dead_claims()  # a worker on this host killed since: its chats need not wait a lease
             async with self._store.writing() as conn:
                 await conn.execute(
                     update(outbox)
