@@ -19,6 +19,18 @@ messages in flight and those sent in the last unflushed moment go again; nobody 
 
 The admin who composed the broadcast sees one progress message, edited at most every `progress_every` seconds,
 with Pause/Resume/Cancel buttons, and gets a final report.
+
+Several workers (webhook processes on one PostgreSQL database) may each run a Broadcaster on the same broadcast.
+Each claims its recipients in batches of `concurrency` with a lease (bot.claims, `Broadcasts.claim`), records only
+the outcomes of rows it still holds, and reads the broadcast's status again before every batch, so a pause or a
+cancel tapped on any worker stops them all within one batch. A worker killed mid-batch leaves its rows to the
+others once its lease has passed (at once to a restart of the same process). Who talks to the admin:
+
+- the progress message is posted and edited by one worker, the one holding the claim on the broadcast's row
+  (taken when it starts working on it, renewed while it lives, taken over by another worker once it lapses);
+  a worker built with `reports_progress=False` never takes it;
+- the final report comes from the worker whose `finish` marked the broadcast done (exactly one), or for a pause or
+  a cancel from the reporting worker (or from the worker that was tapped, when no live worker reports it).
 """
 
 from __future__ import annotations
@@ -41,6 +53,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
 )
 
+from bot import claims
 from bot.i18n import Translator
 from bot.intents import ControlBroadcast
 from bot.logs import hashed
@@ -80,6 +93,13 @@ class Board(Protocol):
 
 
 class Broadcaster:
+    """Runs broadcasts; one per process, any number per database (see the module's docstring).
+
+    `worker_id` names this worker in the rows it claims (unique per process by default), `lease` is how long a
+    claim holds without renewal, `poll` how often it looks again while the recipients left are other workers', and
+    `reports_progress` whether it may be the one that shows the admin the progress.
+    """
+
     def __init__(
         self,
         broadcasts: Broadcasts,
@@ -99,8 +119,19 @@ class Broadcaster:
         base_delay: float = 1.0,
         max_delay: float = 30.0,
         chats: ChatPace | None = None,
+        worker_id: str | None = None,
+        lease: float = claims.DEFAULT_LEASE,
+        poll: float = 1.0,
+        reports_progress: bool = True,
     ) -> None:
+        if lease <= 0 or poll <= 0:
+            raise ValueError("lease and poll must be positive")
         self.broadcasts = broadcasts
+        self.worker_id = worker_id or claims.new_worker_id()
+        self._lease = lease
+        self._poll = poll
+        self._reports_progress = reports_progress
+        self._reporting = False  # whether this worker holds the broadcast's progress message
         self._send = send
         self._board = board
         self._pacer = pacer
@@ -112,7 +143,8 @@ class Broadcaster:
         self._concurrency = concurrency
         self._progress_every = progress_every
         self._flush_every = flush_every
-        self._page_size = page_size
+        # Claimed at a time: enough to keep every slot busy, few enough that a killed worker strands few rows.
+        self._batch = max(1, min(page_size, concurrency))
         self._max_attempts = max_attempts
         self._base_delay = base_delay
         self._max_delay = max_delay
@@ -179,7 +211,9 @@ class Broadcaster:
         log.info("broadcast control", extra={"broadcast": broadcast_id, "action": action})
         if broadcast_id == self._current and changed.status != BroadcastStatus.RUNNING:
             self._halt.set()
-        elif changed.status in (BroadcastStatus.CANCELLED, BroadcastStatus.PAUSED):
+        elif changed.status in (BroadcastStatus.CANCELLED, BroadcastStatus.PAUSED) and not changed.reported_by_another(
+            self.worker_id, now
+        ):  # a live reporting worker shows it itself when it halts
             await self._show(changed, final=changed.status == BroadcastStatus.CANCELLED)
         self.wake()
         return changed
@@ -228,8 +262,8 @@ class Broadcaster:
         self._current, self._opted_out, self._handled = job.id, set(), set()
         self._halt.clear()
         self._rate = _RateMeter(self._clock)
-        if job.progress_message_id is None:
-            job = await self._post_progress(job)
+        await self._free_dead_claims(job.id)
+        job = await self._take_reporting(job)
         progress = asyncio.create_task(self._progress_loop(job), name="broadcast progress")
         try:
             await self._send_all(job)
@@ -239,37 +273,85 @@ class Broadcaster:
                 await progress
             await self._flush()
             self._current = None
+        reporting, self._reporting = self._reporting, False
+        # The rows left are anyone's; the progress message stays this worker's until the broadcast halts (a worker
+        # taking it over now could edit "running" over the finished message).
+        await self.broadcasts.release(job.id, [self.worker_id], reporting=False)
         latest = await self.broadcasts.get(job.id)
-        if latest is None:
-            return
+        if latest is not None and latest.status in (BroadcastStatus.PAUSED, BroadcastStatus.CANCELLED):
+            await self.broadcasts.release(job.id, [self.worker_id])  # whoever resumes it reports it
+        if latest is None or latest.status == BroadcastStatus.DONE:
+            return  # another worker finished it, and reported it
         if latest.status == BroadcastStatus.RUNNING:
             if (await self.broadcasts.counts(job.id))[RecipientStatus.PENDING]:
-                return  # paused and resumed while winding down: the runner picks it up again
+                return  # resumed while winding down, or others still sending: the runner picks it up again
             counts = await self.broadcasts.finish(job.id, self._now())
+            if counts is None:
+                return  # another worker finished it first, and reports it
             log.info("broadcast done", extra={"broadcast": job.id, **{s.value: n for s, n in counts.by_status.items()}})
             latest = await self.broadcasts.get(job.id) or latest
+        elif not reporting:
+            return  # paused or cancelled: the reporting worker says so
         await self._show(latest, final=latest.status in (BroadcastStatus.DONE, BroadcastStatus.CANCELLED))
+
+    async def _free_dead_claims(self, broadcast_id: int) -> None:
+        """Release at once the claims of workers known dead (a previous run of this process), not after a lease."""
+        gone = claims.dead(await self.broadcasts.holders(broadcast_id))
+        if gone:
+            await self.broadcasts.release(broadcast_id, gone)
+            log.info("broadcast claims freed", extra={"broadcast": broadcast_id, "workers": len(gone)})
+
+    async def _take_reporting(self, job: Broadcast) -> Broadcast:
+        """Become the reporting worker if none lives, and post the progress message if nobody has yet."""
+        if not self._reports_progress:
+            return job
+        self._reporting = await self.broadcasts.claim_reporting(
+            job.id, self.worker_id, now=self._now(), until=self._lease_end()
+        )
+        if not self._reporting:
+            return job
+        latest = await self.broadcasts.get(job.id) or job
+        if latest.progress_message_id is None:
+            return await self._post_progress(latest)
+        return latest
+
+    def _lease_end(self) -> dt.datetime:
+        return self._now() + dt.timedelta(seconds=self._lease)
+
+    async def _still_running(self, broadcast_id: int) -> bool:
+        """Read the status again (a pause or cancel may have come through another worker); halt if it changed."""
+        latest = await self.broadcasts.get(broadcast_id)
+        if latest is None or latest.status != BroadcastStatus.RUNNING:
+            self._halt.set()
+        return not self._halt.is_set()
 
     async def _send_all(self, job: Broadcast) -> None:
         slots = asyncio.Semaphore(self._concurrency)
         sending: set[asyncio.Task[None]] = set()
         flusher = asyncio.create_task(self._flush_loop(), name="broadcast flush")
         try:
-            after: int | None = None
-            while not self._halt.is_set():
-                page = await self.broadcasts.pending(job.id, after=after, limit=self._page_size)
-                if not page:
+            while await self._still_running(job.id):
+                claimed = await self.broadcasts.claim(
+                    job.id, self.worker_id, limit=self._batch, now=self._now(), until=self._lease_end()
+                )
+                batch = [r for r in claimed if r.user_id not in self._handled]
+                if not batch:
                     if sending:
                         await asyncio.wait(sending)
                     await self._flush()
                     if self._outcomes:  # the database refuses them for now: wait, and never send twice
                         await asyncio.sleep(self._flush_every * 5)
                         continue
-                    if after is None:
+                    if not (await self.broadcasts.counts(job.id))[RecipientStatus.PENDING]:
                         break  # nothing pending at all: done
-                    after = None  # one more look from the start, for anything still pending
+                    # The rest is held by other workers: look again soon (theirs come back if they die, at once if
+                    # they died on this host).
+                    await self._free_dead_claims(job.id)
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self._poll):
+                            await self._halt.wait()
                     continue
-                for recipient in page:
+                for recipient in batch:
                     if self._halt.is_set():
                         break
                     if recipient.user_id in self._handled:
@@ -282,7 +364,6 @@ class Broadcaster:
                     task = asyncio.create_task(self._deliver(job, recipient, slots), name="broadcast send")
                     sending.add(task)
                     task.add_done_callback(sending.discard)
-                after = page[-1].user_id
             if sending:
                 await asyncio.wait(sending)
         finally:
@@ -349,20 +430,33 @@ class Broadcaster:
     # ------------------------------------------------------------------ bookkeeping
 
     async def _flush_loop(self) -> None:
+        """Record outcomes every `flush_every` seconds, and renew this worker's claims every third of a lease."""
+        renew_at = self._clock() + self._lease / 3
         while True:
             await asyncio.sleep(self._flush_every)
             await self._flush()
+            if self._clock() >= renew_at and self._current is not None:
+                renew_at = self._clock() + self._lease / 3
+                try:
+                    await self.broadcasts.renew(self._current, self.worker_id, self._lease_end())
+                except Exception:  # the database hiccuped: the next round renews, well within the lease
+                    log.exception("broadcast claims not renewed", extra={"broadcast": self._current})
 
     async def _flush(self) -> None:
         if not self._outcomes or self._current is None:
             return
         batch, self._outcomes = self._outcomes, []
         try:
-            await self.broadcasts.record(self._current, batch, self._now())
+            await self.broadcasts.record(self._current, batch, self._now(), worker_id=self.worker_id)
         except Exception:
             # The database hiccuped: keep the outcomes for the next flush (at worst they are sent again).
             self._outcomes[:0] = batch
             log.exception("broadcast outcomes not recorded", extra={"count": len(batch)})
+        except asyncio.CancelledError:
+            # The flush loop stopped mid-write: the final flush writes them (again, harmlessly, if they were), so
+            # a pause does not hand back rows that were sent as if they were not.
+            self._outcomes[:0] = batch
+            raise
 
     # ------------------------------------------------------------------ what the admin sees
 
@@ -375,10 +469,19 @@ class Broadcaster:
         return await self.broadcasts.get(job.id) or job
 
     async def _progress_loop(self, job: Broadcast) -> None:
+        """Edit the progress message while this worker reports it; take that over when the reporter's claim lapses."""
         shown = ""
         while True:
             await asyncio.sleep(self._progress_every)
             try:
+                if not self._reporting:
+                    job = await self._take_reporting(job)
+                    if not self._reporting:
+                        continue
+                latest = await self.broadcasts.get(job.id)
+                if latest is None or latest.status != BroadcastStatus.RUNNING:
+                    continue  # paused, cancelled or done, maybe by another worker: its final word must stay
+                job = latest
                 counts = await self.broadcasts.counts(job.id)
                 message = self.progress(job, counts, final=False)
                 if message.text != shown and job.progress_message_id is not None:

@@ -19,6 +19,12 @@ How it works:
 Delivery is at least once: a row is marked sent after Telegram answered, so a row in flight when the process dies
 (or whose UPDATE fails) is sent again on the next start. `stop()` lets sends in flight finish first.
 
+Several workers (webhook processes on one PostgreSQL database) may each run an outbox: before a row is sent it is
+claimed with a lease (bot.claims), only a chat's head is ever claimed, and a head another live worker holds keeps
+its whole chat to that worker until it is finished, so each chat still goes out in order. Every `poll` seconds a
+worker reads every chat's head again, which is how it sees rows other workers put (and rows a dead worker's lease
+left). The pace limits are kept per worker: two workers sending into one group can together exceed its window.
+
 Notices (`notice`) are the other lane: short texts that matter less than any row, such as telling someone in the
 staff group that they may not answer people. They live in memory only, go to a chat only when it has no row
 pending and at most half its window is used, and a chat keeps only its latest few. So nobody writing into a group
@@ -51,10 +57,11 @@ from aiogram.exceptions import (
     TelegramNotFound,
     TelegramRetryAfter,
 )
-from sqlalchemy import Select, event, func, insert, select, update
+from sqlalchemy import Select, event, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import claims
 from bot.logs import hashed
 from bot.storage.sql import SqlStore
 from bot.storage.tables import outbox
@@ -165,6 +172,11 @@ class _Chat:
         if self.recent:
             self.recent[-1] = max(self.recent[-1], now)
 
+    def unstarted(self) -> None:
+        """The send just counted did not happen (the row was another worker's): give its place back."""
+        if self.recent:
+            self.recent.pop()
+
     def idle(self, now: float, window: float) -> bool:
         return self.held_until <= now and (not self.recent or self.recent[-1] <= now - window)
 
@@ -181,7 +193,12 @@ class _Notice:
 
 
 class Outbox:
-    """The queue (rows in `outbox`) and its worker. One worker per database: two would send rows twice."""
+    """The queue (rows in `outbox`) and its worker; one per process, any number per database (see claims above).
+
+    `worker_id` names this worker in the rows it claims (unique per process by default), `lease` is how long a claim
+    holds without renewal, and `poll` how often every chat's head is read again (None: only at start and on
+    `reload()`, enough when this is the database's only worker).
+    """
 
     def __init__(
         self,
@@ -196,8 +213,16 @@ class Outbox:
         max_attempts: int = 8,
         base_delay: float = 1.0,
         max_delay: float = 60.0,
+        worker_id: str | None = None,
+        lease: float = claims.DEFAULT_LEASE,
+        poll: float | None = 1.0,
     ) -> None:
+        if lease <= 0 or (poll is not None and poll <= 0):
+            raise ValueError("lease and poll must be positive")
         self._store = store
+        self.worker_id = worker_id or claims.new_worker_id()
+        self._lease = lease
+        self._poll = poll
         self._deliver = deliver
         self._limits = limits
         self._clock = clock
@@ -224,6 +249,9 @@ class Outbox:
         self._reload_all = True
         self._global_next = -math.inf
         self._sweep_at = 64
+        self._loaded = False  # whether this run has read every chat's head yet
+        self._poll_at = math.inf  # when every chat's head is read again (clock time)
+        self._renew_at = math.inf  # when this worker's leases are next extended
         # Rows put in a caller's transaction become visible only once it commits: the worker is woken when that
         # connection goes back to the pool (after commit or rollback), keyed by the DBAPI connection's id.
         self._uncommitted: dict[int, set[int]] = {}
@@ -334,10 +362,18 @@ class Outbox:
         self._reload_all = True
         self._touched.clear()
         failures = 0
+        freed = self._loaded = False
+        started = self._clock()
+        self._renew_at = started + self._lease / 3
+        self._poll_at = math.inf if self._poll is None else started + self._poll
         try:
             while not self._stopping:
                 self._wakeup.clear()
                 try:
+                    if not freed:
+                        await self._free_dead_claims()
+                        freed = True
+                    await self._keep_claims(self._clock())
                     await self._refresh()
                 except Exception:
                     # The database hiccuped (locked, connection lost): try again later rather than die silently.
@@ -349,7 +385,8 @@ class Outbox:
                 failures = 0
                 if self._stopping:  # stop() came during the read: start nothing new
                     break
-                await self._sleep(self._dispatch(self._clock()))
+                now = self._clock()
+                await self._sleep(min(self._dispatch(now), max(0.0, min(self._poll_at, self._renew_at) - now)))
         finally:
             await self._settle()
 
@@ -360,6 +397,68 @@ class Outbox:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(None if math.isinf(delay) else delay):
                 await self._wakeup.wait()
+
+    async def _keep_claims(self, now: float) -> None:
+        """Renew this worker's leases (freeing dead workers' on this host) and, when a poll is due, ask for every
+        chat's head again."""
+        if now >= self._poll_at:
+            assert self._poll is not None
+            self._poll_at = now + self._poll
+            self._reload_all = True
+        if now >= self._renew_at:
+            self._renew_at = now + self._lease / 3
+            await self._free_dead_claims()  # a worker on this host killed since: its chats need not wait a lease
+            async with self._store.writing() as conn:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.claimed_by == self.worker_id, *_PENDING)
+                    .values(lease_until=self._lease_end())
+                )
+
+    async def _free_dead_claims(self) -> None:
+        """Release the pending rows of workers known dead (a previous run of this process): no lease to wait out."""
+        async with self._store.engine.connect() as conn:
+            holders = (
+                (
+                    await conn.execute(
+                        select(outbox.c.claimed_by).where(*_PENDING, outbox.c.claimed_by.is_not(None)).distinct()
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        gone = claims.dead(holders)
+        if not gone:
+            return
+        async with self._store.writing() as conn:
+            await conn.execute(
+                update(outbox).where(outbox.c.claimed_by.in_(gone), *_PENDING).values(claimed_by=None, lease_until=None)
+            )
+        log.info("outbox claims freed", extra={"workers": len(gone)})
+
+    def _lease_end(self) -> dt.datetime:
+        return self._now() + dt.timedelta(seconds=self._lease)
+
+    def _mine_or_free(self) -> Any:
+        """SQL: a row this worker may claim (free, lease past, or already its own)."""
+        return or_(claims.claimable(outbox, self._now()), outbox.c.claimed_by == self.worker_id)
+
+    async def _claim(self, entry: Entry) -> bool:
+        """Take the row for this worker, unless another one holds it or it is no longer pending.
+
+        On PostgreSQL the row is locked first, skipping it if another worker is claiming it at this moment; SQLite
+        has one writer at a time, so the conditional UPDATE alone decides (one statement less per row).
+        """
+        claimable = (outbox.c.id == entry.id, *_PENDING, self._mine_or_free())
+        async with self._store.writing() as conn:
+            if conn.dialect.name == "postgresql":
+                locked = await conn.execute(select(outbox.c.id).where(*claimable).with_for_update(skip_locked=True))
+                if locked.first() is None:
+                    return False
+            result = await conn.execute(
+                update(outbox).where(*claimable).values(claimed_by=self.worker_id, lease_until=self._lease_end())
+            )
+        return bool(result.rowcount)
 
     async def _settle(self) -> None:
         """Let sends in flight finish (so they are recorded, not sent twice), then cancel what is left."""
@@ -375,6 +474,19 @@ class Outbox:
         self._finished.clear()
         self._heads.clear()
         self._grace = 10.0
+        await self._release_claims()
+
+    async def _release_claims(self) -> None:
+        """Hand this worker's pending rows back (a send cut off may have arrived: sent again, at least once)."""
+        try:
+            async with self._store.writing() as conn:
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.claimed_by == self.worker_id, *_PENDING)
+                    .values(claimed_by=None, lease_until=None)
+                )
+        except Exception:  # the database is gone: the lease frees them instead
+            log.warning("outbox claims not released", extra={"worker": self.worker_id})
 
     # ------------------------------------------------------------------ choosing what to send
 
@@ -392,7 +504,8 @@ class Outbox:
         self._reload_all, self._finished = False, set()
         try:
             async with self._store.engine.connect() as conn:
-                rows = (await conn.execute(_heads_query(None if everything else chats))).all()
+                query = _heads_query(None if everything else chats).where(self._mine_or_free())
+                rows = (await conn.execute(query)).all()
         except BaseException:
             self._reload_all |= everything
             self._finished |= finished
@@ -400,7 +513,9 @@ class Outbox:
             raise
         if everything:
             self._heads.clear()
-            log.info("outbox loaded", extra={"chats": len(rows)})
+            if not self._loaded:  # once per run, not at every poll
+                self._loaded = True
+                log.info("outbox loaded", extra={"chats": len(rows)})
         else:
             for chat_id in chats:
                 self._heads.pop(chat_id, None)
@@ -470,19 +585,27 @@ class Outbox:
 
     async def _send(self, entry: Entry, chat: _Chat) -> None:
         where = hashed(entry.chat_id)
+        claimed = False
         try:
+            claimed = await self._claim(entry)
+            if not claimed:
+                # Another worker took the chat's head since it was read: it is theirs; the head is read again.
+                chat.unstarted()
+                return
             try:
                 message_id = await self._deliver(entry)
             except TelegramRetryAfter as exc:
                 chat.held_until = self._clock() + exc.retry_after
                 log.info("outbox chat held", extra={"chat": where, "retry_after": exc.retry_after})
             except PERMANENT as exc:
-                await self._finish(entry, failed=failure_reason(exc))
                 log.warning("outbox message refused", extra={"chat": where, "error": type(exc).__name__})
-                await self._tell_refused(entry, exc)
+                if await self._finish(entry, failed=failure_reason(exc)):
+                    await self._tell_refused(entry, exc)  # once: a worker that lost the row leaves it to its owner
             except Exception as exc:  # 5xx, network, or anything unexpected: retried a bounded number of times
                 await self._retry_later(entry, chat, exc)
             else:
+                # on_sent even if another worker took the row over meanwhile: this copy is in the chat all the same
+                # (the staff can reply to it), and the new owner's copy is told of by its own worker.
                 await self._finish(entry, sent_message_id=message_id)
                 await self._notify(entry, message_id)
         except Exception:
@@ -490,7 +613,8 @@ class Outbox:
             chat.held_until = self._clock() + self._base_delay
             log.exception("outbox bookkeeping failed", extra={"chat": where})
         finally:
-            chat.finished(self._clock())
+            if claimed:
+                chat.finished(self._clock())
             self._in_flight -= 1
             self._finished.add(entry.chat_id)
             self._wakeup.set()
@@ -526,18 +650,33 @@ class Outbox:
             return
         delay = self._backoff(attempts)
         async with self._store.writing() as conn:
-            await conn.execute(update(outbox).where(outbox.c.id == entry.id).values(attempts=attempts))
+            # The claim is kept through the backoff, so no other worker sends the row before it is due.
+            held = dt.timedelta(seconds=delay + self._lease)
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == entry.id, outbox.c.claimed_by == self.worker_id)
+                .values(attempts=attempts, lease_until=self._now() + held)
+            )
         chat.held_until = self._clock() + delay
         log.warning(
             "outbox send retried",
             extra={"chat": hashed(entry.chat_id), "attempt": attempts, "delay": delay, "error": type(exc).__name__},
         )
 
-    async def _finish(self, entry: Entry, **values: Any) -> None:
+    async def _finish(self, entry: Entry, **values: Any) -> bool:
+        """Record the row as sent or failed if this worker still holds it; False if another took it over."""
         if "sent_message_id" in values:
             values["sent_at"] = self._now()
         async with self._store.writing() as conn:
-            await conn.execute(update(outbox).where(outbox.c.id == entry.id).values(**values))
+            result = await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == entry.id, outbox.c.claimed_by == self.worker_id)
+                .values(lease_until=None, **values)
+            )
+        if result.rowcount:
+            return True
+        log.warning("outbox claim lost", extra={"chat": hashed(entry.chat_id), "worker": self.worker_id})
+        return False
 
     async def _notify(self, entry: Entry, message_id: int) -> None:
         if self._on_sent is None:
@@ -567,7 +706,11 @@ async def _insert(conn: AsyncConnection, values: Mapping[str, Any]) -> int:
 
 
 def _heads_query(chats: Collection[int] | None) -> Select[Any]:
-    """The oldest pending row of each chat (of the given chats), oldest first."""
+    """The oldest pending row of each chat (of the given chats), oldest first.
+
+    The caller narrows it to the heads it may claim: a chat whose head another worker holds is left out entirely,
+    never skipped to its next row, so its order stays.
+    """
     first = select(func.min(outbox.c.id)).where(*_PENDING).group_by(outbox.c.chat_id)
     if chats is not None:
         first = first.where(outbox.c.chat_id.in_(chats))

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Row
 
+from bot.claims import claimable
 from bot.storage.referrals import Status as ReferralStatus
 from bot.storage.sql import SqlStore, utc
 from bot.storage.tables import (
@@ -144,6 +145,18 @@ class Broadcast:
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    #: The worker that edits the progress message, and until when its claim holds (bot.broadcast).
+    reporter: str | None = None
+    reporter_until: dt.datetime | None = None
+
+    def reported_by_another(self, worker_id: str, now: dt.datetime) -> bool:
+        """Whether a live claim of another worker says it shows this broadcast's progress."""
+        return (
+            self.reporter is not None
+            and self.reporter != worker_id
+            and self.reporter_until is not None
+            and self.reporter_until >= now
+        )
 
     def version_for(self, language: str) -> str | None:
         """Which version someone speaking `language` gets: their own, else the fallback, else none."""
@@ -381,17 +394,18 @@ class Broadcasts:
             result = await conn.execute(insert(broadcast_recipients).from_select(columns, rows))
         return int(result.rowcount)
 
-    async def finish(self, broadcast_id: int, now: dt.datetime) -> Counts:
-        """Mark a running broadcast done and keep its counts in the report."""
+    async def finish(self, broadcast_id: int, now: dt.datetime) -> Counts | None:
+        """Mark a running broadcast done and keep its counts in the report; None if it was not running (another
+        worker finished it first, and that one reports it)."""
         counts = await self.counts(broadcast_id)
         report = {status.value: n for status, n in counts.by_status.items()}
         async with self.store.writing() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 update(broadcasts)
                 .where(broadcasts.c.id == broadcast_id, broadcasts.c.status == BroadcastStatus.RUNNING)
                 .values(status=BroadcastStatus.DONE, finished_at=now, report=report)
             )
-        return counts
+        return counts if result.rowcount else None
 
     async def set_progress_message(self, broadcast_id: int, message_id: int) -> None:
         async with self.store.writing() as conn:
@@ -423,14 +437,114 @@ class Broadcasts:
             rows = (await conn.execute(query)).all()
         return [Recipient(r.user_id, r.chat_id, r.language, r.attempts) for r in rows]
 
-    async def record(self, broadcast_id: int, outcomes: Iterable[Outcome], now: dt.datetime) -> None:
+    async def claim(
+        self, broadcast_id: int, worker_id: str, *, limit: int, now: dt.datetime, until: dt.datetime
+    ) -> list[Recipient]:
+        """Take up to `limit` pending recipients nobody holds (or whose holder's lease passed), in user id order.
+
+        On PostgreSQL the rows are locked with SKIP LOCKED, so two workers claiming at once get different rows
+        without waiting on each other; SQLite has one writer at a time.
+        """
+        table = broadcast_recipients
+        chosen = (
+            select(table.c.user_id, table.c.chat_id, table.c.language, table.c.attempts)
+            .where(table.c.broadcast_id == broadcast_id, table.c.status == RecipientStatus.PENDING)
+            .where(claimable(table, now))
+            .order_by(table.c.user_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self.store.writing() as conn:
+            rows = (await conn.execute(chosen)).all()
+            if rows:
+                await conn.execute(
+                    update(table)
+                    .where(table.c.broadcast_id == broadcast_id, table.c.user_id.in_([r.user_id for r in rows]))
+                    .values(claimed_by=worker_id, lease_until=until)
+                )
+        return [Recipient(r.user_id, r.chat_id, r.language, r.attempts) for r in rows]
+
+    async def claim_reporting(self, broadcast_id: int, worker_id: str, *, now: dt.datetime, until: dt.datetime) -> bool:
+        """Become (or stay) the worker that shows the broadcast's progress; False while another live one is."""
+        async with self.store.writing() as conn:
+            result = await conn.execute(
+                update(broadcasts)
+                .where(
+                    broadcasts.c.id == broadcast_id,
+                    or_(claimable(broadcasts, now), broadcasts.c.claimed_by == worker_id),
+                )
+                .values(claimed_by=worker_id, lease_until=until)
+            )
+        return bool(result.rowcount)
+
+    async def renew(self, broadcast_id: int, worker_id: str, until: dt.datetime) -> None:
+        """Extend every claim `worker_id` holds on the broadcast (its pending recipients, the progress message)."""
+        async with self.store.writing() as conn:
+            await conn.execute(
+                update(broadcast_recipients)
+                .where(
+                    broadcast_recipients.c.broadcast_id == broadcast_id,
+                    broadcast_recipients.c.claimed_by == worker_id,
+                    broadcast_recipients.c.status == RecipientStatus.PENDING,
+                )
+                .values(lease_until=until)
+            )
+            await conn.execute(
+                update(broadcasts)
+                .where(broadcasts.c.id == broadcast_id, broadcasts.c.claimed_by == worker_id)
+                .values(lease_until=until)
+            )
+
+    async def holders(self, broadcast_id: int) -> list[str]:
+        """The workers holding claims on the broadcast (its pending recipients or its progress message)."""
+        async with self.store.engine.connect() as conn:
+            on_rows = select(broadcast_recipients.c.claimed_by).where(
+                broadcast_recipients.c.broadcast_id == broadcast_id,
+                broadcast_recipients.c.status == RecipientStatus.PENDING,
+                broadcast_recipients.c.claimed_by.is_not(None),
+            )
+            on_job = select(broadcasts.c.claimed_by).where(
+                broadcasts.c.id == broadcast_id, broadcasts.c.claimed_by.is_not(None)
+            )
+            found = (await conn.execute(on_rows.union(on_job))).scalars().all()
+        return [str(worker) for worker in found]
+
+    async def release(self, broadcast_id: int, workers: Collection[str], *, reporting: bool = True) -> None:
+        """Free the claims these workers hold on the broadcast (they stopped working on it, or they are dead): on
+        its pending recipients, and with `reporting` on its progress message."""
+        if not workers:
+            return
+        async with self.store.writing() as conn:
+            await conn.execute(
+                update(broadcast_recipients)
+                .where(
+                    broadcast_recipients.c.broadcast_id == broadcast_id,
+                    broadcast_recipients.c.claimed_by.in_(list(workers)),
+                    broadcast_recipients.c.status == RecipientStatus.PENDING,
+                )
+                .values(claimed_by=None, lease_until=None)
+            )
+            if not reporting:
+                return
+            await conn.execute(
+                update(broadcasts)
+                .where(broadcasts.c.id == broadcast_id, broadcasts.c.claimed_by.in_(list(workers)))
+                .values(claimed_by=None, lease_until=None)
+            )
+
+    async def record(
+        self, broadcast_id: int, outcomes: Iterable[Outcome], now: dt.datetime, *, worker_id: str | None = None
+    ) -> None:
         """Write a batch of outcomes in one transaction; blocked people are also left out of later broadcasts.
 
         A row cancelled meanwhile still records what really happened to a message that was already on its way.
+        With `worker_id`, only rows that worker still holds are written (a worker whose lease was taken over does
+        not overwrite the new holder).
         """
         batch = list(outcomes)
         if not batch:
             return
+        mine = [] if worker_id is None else [broadcast_recipients.c.claimed_by == worker_id]
         statement = (
             update(broadcast_recipients)
             .where(
@@ -440,6 +554,7 @@ class Broadcasts:
                     broadcast_recipients.c.status == RecipientStatus.PENDING,
                     broadcast_recipients.c.status == RecipientStatus.CANCELLED,
                 ),
+                *mine,
             )
             .values(
                 status=bindparam("new_status"),
@@ -621,4 +736,6 @@ def _broadcast(row: Row[Any]) -> Broadcast:
         created_at=utc(row.created_at),
         started_at=when(row.started_at),
         finished_at=when(row.finished_at),
+        reporter=row.claimed_by,
+        reporter_until=when(row.lease_until),
     )

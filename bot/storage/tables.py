@@ -1,5 +1,7 @@
 """The schema, as SQLAlchemy Core tables. Change it only through a migration in migrations/versions/."""
 
+import datetime as dt
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -16,6 +18,15 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+
+def claim_columns() -> tuple[Column[str], Column[dt.datetime]]:
+    """Which worker holds a row (bot.claims: "host:pid:token") and until when; NULL or a lease past: anyone's."""
+    return (
+        Column("claimed_by", String(120), nullable=True),
+        Column("lease_until", DateTime(timezone=True), nullable=True),
+    )
+
 
 participants = Table(
     "participants",
@@ -111,6 +122,7 @@ outbox = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("sent_message_id", BigInteger, nullable=True),
     Column("failed", String(200), nullable=True),
+    *claim_columns(),
     Index("ix_outbox_chat_pending", "chat_id", "sent_at", "failed", "id"),
 )
 
@@ -179,6 +191,8 @@ broadcasts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # Here the claim says which worker reports the broadcast's progress to the admin (bot.broadcast).
+    *claim_columns(),
     Index("ix_broadcasts_status", "status"),
 )
 
@@ -201,6 +215,7 @@ broadcast_recipients = Table(
     Column("attempts", Integer, nullable=False),
     Column("reason", String(120), nullable=True),
     Column("done_at", DateTime(timezone=True), nullable=True),
+    *claim_columns(),
     Index("ix_broadcast_recipients_status", "broadcast_id", "status", "user_id"),
 )
 
