@@ -438,6 +438,7 @@ async def serve(
         if redis is None:
             await jobs.start(resources)
         else:
+            await jobs.senders(resources, look=True)
             _in_background(resources, cluster.Leader(redis, prefix).run(jobs.lead))
         _in_background(resources, metrics.run(5.0))
         checks = {"database": ops.database_check(store.engine), "telegram": ops.telegram_check(bot)}
@@ -468,11 +469,12 @@ async def serve(
 
 @dataclass
 class _ScheduledJobs:
-    """What runs beside the handlers: the outbox, ticket reminders, the retention purge, the broadcaster, and
-    putting back chat menus left stale (once a start, not once a worker: it is a call per person).
+    """What runs beside the handlers: the outbox and the broadcaster (`senders`), and the jobs that must run once
+    for the bot (`once`): ticket reminders, the retention purge, putting back chat menus left stale.
 
-    One process runs them for its whole life (`start`); of several webhook workers, the leader runs them while
-    it leads (`lead`), looking every `LOOK_EVERY` seconds for rows other workers put meanwhile.
+    One process runs all of them for its whole life (`start`). Of several webhook workers, every worker sends
+    (outbox rows and broadcast recipients are claimed one worker at a time, with a lease: bot/claims.py) and the
+    leader alone runs the rest while it leads (`lead`).
     """
 
     services: Services
@@ -480,30 +482,43 @@ class _ScheduledJobs:
     menus: CommandMenus
     settings: Settings
 
-    #: Seconds between looks for outbox rows and broadcasts that another worker queued.
+    #: Seconds between looks for broadcasts that another worker queued or resumed (an idle broadcaster looks
+    #: by itself only every 30 s).
     LOOK_EVERY = 1.0
 
     async def start(self, resources: contextlib.AsyncExitStack) -> None:
         """Start every job; `resources`, when closed, stops them (the outbox's sends in flight get their grace)."""
-        services, settings = self.services, self.settings
-        _in_background(resources, _restore_menus(self.menus))
+        await self.senders(resources)
+        await self.once(resources)
+
+    async def senders(self, resources: contextlib.AsyncExitStack, *, look: bool = False) -> None:
+        """The outbox and the broadcaster; `look`: wake the broadcaster every `LOOK_EVERY` seconds."""
+        services = self.services
         if services.outbox is not None and services.handoff is not None:
             await services.outbox.start()
             resources.push_async_callback(services.outbox.stop)
-            _in_background(resources, _remind(services.handoff, settings.reminder_check_seconds))
-        _in_background(resources, self.retention.run(settings.retention_check_seconds))
         await services.broadcaster.start()
         resources.push_async_callback(services.broadcaster.stop)
+        if look:
+            _in_background(resources, self._look())
+
+    async def once(self, resources: contextlib.AsyncExitStack) -> None:
+        services, settings = self.services, self.settings
+        _in_background(resources, _restore_menus(self.menus))
+        if services.outbox is not None and services.handoff is not None:
+            _in_background(resources, _remind(services.handoff, settings.reminder_check_seconds))
+        _in_background(resources, self.retention.run(settings.retention_check_seconds))
 
     async def lead(self) -> None:
-        """Run every job until cancelled (the lease was lost, or the process stops), then stop them all."""
+        """Run the once-for-the-bot jobs until cancelled (the lease was lost, or the process stops)."""
         async with contextlib.AsyncExitStack() as running:
-            await self.start(running)
-            while True:
-                await asyncio.sleep(self.LOOK_EVERY)
-                if self.services.outbox is not None:
-                    self.services.outbox.reload()
-                self.services.broadcaster.wake()
+            await self.once(running)
+            await asyncio.Event().wait()
+
+    async def _look(self) -> None:
+        while True:
+            await asyncio.sleep(self.LOOK_EVERY)
+            self.services.broadcaster.wake()
 
 
 async def _serve_webhook(
