@@ -203,6 +203,17 @@ return '0'
 """
 
 
+# KEYS[1]: as above; ARGV[1]: the interval. A call to the chat was just answered: its token counts from now, not
+# from when it was taken (a send delayed on its way would otherwise arrive close to the next ones). Returns 1.
+_CHAT_ANSWERED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local due = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + tonumber(ARGV[1]))
+redis.call('SET', KEYS[1], string.format('%.6f', due), 'PX', math.ceil((due - now) * 1000) + 1000)
+return 1
+"""
+
+
 class SharedPacer(Pacer):
     """`Pacer`'s lanes and rate, with the slots reserved in Redis for every worker of the bot.
 
@@ -264,17 +275,29 @@ class SharedChatPace(ChatPace):
         super().__init__(rate, burst)
         self._prefix = f"{prefix}chat:"
         self._token = redis.register_script(_CHAT_TOKEN)
+        self._answered = redis.register_script(_CHAT_ANSWERED)
         self._args = [f"{self.interval:.6f}", f"{self._slack:.6f}"]
 
     @contextlib.asynccontextmanager
     async def turn(self, chat_id: int) -> AsyncIterator[None]:
+        """The token is taken before the call and counted again from the call's answer, as `ChatPace` does: a
+        call held up on its way (the global pace, a slow network) must not reach Telegram in a burst with the
+        ones after it."""
         async with super().turn(chat_id):
-            if chat_id > 0:
-                # A time on Redis's clock, not a condition another task sets: sleep until it, and ask again.
-                key = [f"{self._prefix}{chat_id}"]
-                while (wait := float(await self._token(keys=key, args=self._args))) > 0:  # noqa: ASYNC110
-                    await asyncio.sleep(wait)
-            yield
+            if chat_id <= 0:
+                yield
+                return
+            # A time on Redis's clock, not a condition another task sets: sleep until it, and ask again.
+            key = [f"{self._prefix}{chat_id}"]
+            while (wait := float(await self._token(keys=key, args=self._args))) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(wait)
+            try:
+                yield
+            finally:
+                try:
+                    await self._answered(keys=key, args=self._args[:1])
+                except RedisError:  # the call itself went through: failing it now would have it sent twice
+                    log.warning("a chat's pace was not updated in Redis")
 
 
 class Leader:
