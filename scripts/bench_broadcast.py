@@ -12,6 +12,9 @@ straight into the database (a third each in es, ht, en) and a broadcast is queue
    got it twice, next to what could have been in flight.
 4. People first: scripted people tapping through the questionnaire while a broadcast runs at 30 a second; reply
    latency p50/p99, next to the same people with no broadcast.
+5. Workers (`--workers`, 3 by default; needs PostgreSQL and Redis): the rate of 1 from that many
+   `python -m bot serve --webhook` processes on one PostgreSQL database and Redis, sharing the 30 a second, as a
+   share of the limit.
 """
 
 from __future__ import annotations
@@ -38,7 +41,11 @@ from bot.storage import open_store  # noqa: E402
 from bot.storage.broadcasts import Broadcasts, Version  # noqa: E402
 from bot.storage.tables import participants  # noqa: E402
 from tests.e2e.conftest import ELIGIBLE, begin  # noqa: E402
+from tests.e2e.test_webhook_e2e import SECRET, free_port  # noqa: E402
+from tests.e2e.test_workers_e2e import REDIS_URL, redis_reachable  # noqa: E402
 from tests.fakebotapi import ChatMessage, FakeBotAPI, FakeUser  # noqa: E402
+from tests.postgres import own_database  # noqa: E402
+from tests.test_storage_contract import postgres_reachable  # noqa: E402
 
 LANGUAGES = ("es", "ht", "en")
 TEXTS = {"es": "Noticia del proceso.", "ht": "Nouvèl sou pwosesis la.", "en": "Program news."}
@@ -55,9 +62,13 @@ def recipients(server: FakeBotAPI, count: int) -> list[FakeUser]:
     return [server.user(language_code=LANGUAGES[n % 3]) for n in range(count)]
 
 
-async def prepare(database: Path, people: list[FakeUser]) -> None:
+def sqlite(folder: str, name: str) -> str:
+    return f"sqlite+aiosqlite:///{Path(folder) / name}"
+
+
+async def prepare(database_url: str, people: list[FakeUser]) -> None:
     """Seed the people (consented, mid-questionnaire) and queue one broadcast with a version per language."""
-    store = await open_store(f"sqlite+aiosqlite:///{database}")
+    store = await open_store(database_url)
     now = dt.datetime.now(dt.UTC)
     rows = [
         {
@@ -85,19 +96,22 @@ async def prepare(database: Path, people: list[FakeUser]) -> None:
         await store.close()
 
 
-def start_bot(server: FakeBotAPI, database: Path, **settings: str) -> subprocess.Popen[bytes]:
+def start_bot(server: FakeBotAPI, database_url: str, *args: str, **settings: str) -> subprocess.Popen[bytes]:
+    """`python -m bot` with `args` (none: long polling) on `database_url`."""
     env = {
         **os.environ,
         "BOT_TOKEN": server.token,
         "TELEGRAM_API_URL": server.base_url,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{database}",
+        "DATABASE_URL": database_url,
         "POLLING_TIMEOUT": "2",
         "LOG_LEVEL": "ERROR",
         "ADMIN_IDS": "1",
         **settings,
     }
     profile = ["-m", "cProfile", "-o", os.environ["PROFILE_TO"]] if os.environ.get("PROFILE_TO") else []
-    return subprocess.Popen([sys.executable, *profile, "-m", "bot"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, *profile, "-m", "bot", *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -129,8 +143,8 @@ async def bench_rate(count: int) -> None:
         people = recipients(server, count)
         chats = {p.id for p in people}
         with tempfile.TemporaryDirectory() as folder:
-            await prepare(Path(folder) / "b.db", people)
-            bot = start_bot(server, Path(folder) / "b.db")
+            await prepare(sqlite(folder, "b.db"), people)
+            bot = start_bot(server, sqlite(folder, "b.db"))
             try:
                 await wait_for_all(server, chats, timeout=count / 30 * 2 + 60)
             finally:
@@ -151,10 +165,10 @@ async def bench_ceiling(count: int, concurrency: int) -> None:
         people = recipients(server, count)
         chats = {p.id for p in people}
         with tempfile.TemporaryDirectory() as folder:
-            await prepare(Path(folder) / "c.db", people)
+            await prepare(sqlite(folder, "c.db"), people)
             bot = start_bot(
                 server,
-                Path(folder) / "c.db",
+                sqlite(folder, "c.db"),
                 SEND_RATE="1000000",
                 BROADCAST_CONCURRENCY=str(concurrency),
             )
@@ -185,8 +199,8 @@ async def bench_kills(count: int, kills: int) -> None:
         people = recipients(server, count)
         chats = {p.id for p in people}
         with tempfile.TemporaryDirectory() as folder:
-            await prepare(Path(folder) / "k.db", people)
-            bot = start_bot(server, Path(folder) / "k.db")
+            await prepare(sqlite(folder, "k.db"), people)
+            bot = start_bot(server, sqlite(folder, "k.db"))
             marks = sorted(random.uniform(0.1, 0.9) for _ in range(kills))
             try:
                 for mark in marks:
@@ -194,7 +208,7 @@ async def bench_kills(count: int, kills: int) -> None:
                         await asyncio.sleep(0.2)
                     bot.kill()  # SIGKILL
                     bot.wait(timeout=20)
-                    bot = start_bot(server, Path(folder) / "k.db")
+                    bot = start_bot(server, sqlite(folder, "k.db"))
                 await wait_for_all(server, chats, timeout=count / 30 * 2 + 120)
             finally:
                 bot.terminate()
@@ -238,8 +252,8 @@ async def bench_people_first(count: int, people: int, think: float) -> None:
             server.set_rate_limits(global_per_second=30)
             crowd = recipients(server, count if with_broadcast else 0)
             with tempfile.TemporaryDirectory() as folder:
-                await prepare(Path(folder) / "p.db", crowd)
-                bot = start_bot(server, Path(folder) / "p.db")
+                await prepare(sqlite(folder, "p.db"), crowd)
+                bot = start_bot(server, sqlite(folder, "p.db"))
                 try:
                     warm = server.user(language_code="es")
                     await warm.send("/start")
@@ -260,6 +274,42 @@ async def bench_people_first(count: int, people: int, think: float) -> None:
             )
 
 
+async def bench_workers(count: int, workers: int) -> None:
+    if not (postgres_reachable() and redis_reachable()):
+        print(f"workers x{workers}: skipped (needs PostgreSQL on 127.0.0.1:5432 and Redis on :6379)")
+        return
+    # A bot id of the run's own: the workers' Redis keys (the shared pace among them) are named after it.
+    token = f"{random.randrange(10**8, 10**9)}:BENCH-workers"
+    async with own_database("bench_broadcast") as database_url, FakeBotAPI(token) as server:
+        server.set_rate_limits(global_per_second=30)
+        people = recipients(server, count)
+        chats = {p.id for p in people}
+        await prepare(database_url, people)
+        port = free_port()
+        webhook = {
+            "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+            "WEBHOOK_LISTEN": f"127.0.0.1:{port}",
+            "WEBHOOK_SECRET": SECRET,
+            "REDIS_URL": REDIS_URL,
+        }
+        bots = [start_bot(server, database_url, "serve", "--webhook", **webhook) for _ in range(workers)]
+        try:
+            await wait_for_all(server, chats, timeout=count / 30 * 2 + 60)
+        finally:
+            for bot in bots:
+                bot.terminate()
+            for bot in bots:
+                bot.wait(timeout=20)
+        _, times = deliveries(server, chats)
+        first, last = min(times), max(times)
+        rate = (len(times) - 1) / (last - first)
+        late_429 = sum(1 for c in server.calls if c.status == 429 and c.at > first + 1.0)
+        print(
+            f"workers x{workers}, limit 30/s shared, {count} recipients: {rate:6.2f} msg/s = {rate / 30:6.1%} of "
+            f"the limit over {last - first:5.1f} s; 429 after the first second: {late_429}"
+        )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipients", type=int, default=10_000)
@@ -267,7 +317,8 @@ async def main() -> None:
     parser.add_argument("--people", type=int, default=10, help="people in the questionnaire during a broadcast")
     parser.add_argument("--think", type=float, default=2.0, help="seconds each person takes before a tap")
     parser.add_argument("--concurrency", type=int, default=150, help="broadcast sends in flight, for the ceiling")
-    parser.add_argument("--only", choices=("rate", "ceiling", "kills", "people"), default=None)
+    parser.add_argument("--workers", type=int, default=3, help="webhook workers for the shared-rate figure (0: skip)")
+    parser.add_argument("--only", choices=("rate", "ceiling", "kills", "people", "workers"), default=None)
     args = parser.parse_args()
     if args.only in (None, "ceiling"):
         await bench_ceiling(args.recipients, args.concurrency)
@@ -277,6 +328,8 @@ async def main() -> None:
         await bench_kills(args.recipients, args.kills)
     if args.only in (None, "people"):
         await bench_people_first(min(args.recipients, 3000), args.people, args.think)
+    if args.only in (None, "workers") and args.workers:
+        await bench_workers(args.recipients, args.workers)
 
 
 if __name__ == "__main__":

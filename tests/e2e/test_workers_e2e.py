@@ -3,7 +3,8 @@ one PostgreSQL database of the test's own, the machine's Redis, and the fake Bot
 
 The fake enforces one send rate for the bot: were each worker pacing itself alone, three of them would send three
 times too fast and meet 429 at once. Both run at `RATE` a second instead of Telegram's 30 (the bot is told with
-SEND_RATE), so 200 people take about a minute, not four; the per-chat limits are the rest of the suite's.
+SEND_RATE), so 200 people take about a minute, not four; the per-chat limits are the rest of the suite's. The
+10,000-person broadcast runs at Telegram's own 30 a second.
 """
 
 from __future__ import annotations
@@ -290,12 +291,29 @@ async def test_a_429_to_one_worker_holds_every_workers_broadcast(cluster: Cluste
     cluster.server.stats.injected_failures = 0
 
 
+TELEGRAM_RATE = 30
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most of `times` (sorted, in seconds) in any one-second window."""
+    most, first = 0, 0
+    for last, at in enumerate(times):
+        while at - times[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 async def test_a_10000_person_broadcast_across_workers_keeps_the_rate_and_survives_a_kill(
     cluster: Cluster, request: pytest.FixtureRequest
 ) -> None:
-    """10,000 recipients, three workers, one rate for the bot (the fake refuses anything faster, and the fixture
-    fails on any 429); the worker sending is killed -9 mid-way and started again: everyone gets it, and only what
-    was in flight at the kill twice."""
+    """10,000 recipients, three workers, Telegram's 30 a second for the bot (the fake refuses anything faster, and
+    the fixture fails on any 429); the worker sending is killed -9 mid-way and started again: everyone gets it, and
+    only what was in flight at the kill goes twice."""
+    cluster.server.set_rate_limits(
+        global_per_second=TELEGRAM_RATE, per_chat_per_second=PER_CHAT_PER_SECOND, per_chat_burst=PER_CHAT_BURST
+    )
+    cluster.configure(SEND_RATE=str(TELEGRAM_RATE))
     crowd = [cluster.server.user(language_code="es") for _ in range(10_000)]
     await broadcast_to(cluster, crowd, "Resiste.")
 
@@ -304,12 +322,12 @@ async def test_a_10000_person_broadcast_across_workers_keeps_the_rate_and_surviv
 
     started = time.perf_counter()  # the first worker to start begins sending
     await cluster.start()
-    await sent_at_least(cluster, 3_000, timeout=120)
+    await sent_at_least(cluster, 3_000, timeout=200)
     [sending] = cluster.leaders()
     cluster.workers[sending].kill9()
     before_restart = received()
     await cluster.workers[sending].started(cluster.server)
-    await sent_at_least(cluster, len(crowd), timeout=300)
+    await sent_at_least(cluster, len(crowd), timeout=450)
     async with asyncio.timeout(60):
         while received() < len(crowd):  # noqa: ASYNC110
             await asyncio.sleep(0.5)
@@ -317,8 +335,12 @@ async def test_a_10000_person_broadcast_across_workers_keeps_the_rate_and_surviv
     assert before_restart < len(crowd)
     duplicates = sum(got(p, "Resiste.") for p in crowd) - len(crowd)
     assert duplicates <= 50, f"{duplicates} sent twice: more than were in flight at the kill"
-    share = len(crowd) / elapsed / RATE
+    sends = sorted(call.at for call in cluster.server.calls_to("sendMessage") if call.ok)
+    busiest = busiest_second([at for at in sends if at >= sends[0] + 1.0])
+    # The slots are 1/30 s apart by Redis's clock; a worker starved of CPU sends a late slot together with the next
+    # ones, so arrivals bunch. Telegram (and the fake) count a bucket with a second's burst: that, not this, is the bar.
+    share = len(crowd) / elapsed / TELEGRAM_RATE
     request.config.stash[FIGURES].append(
         f"workers: 10,000 broadcast across 3 workers in {elapsed:.0f} s with a kill -9 and a takeover, "
-        f"{share:.0%} of the {RATE}/s limit; sent twice: {duplicates}"
+        f"{share:.0%} of the {TELEGRAM_RATE}/s limit, at most {busiest} sends in any second; sent twice: {duplicates}"
     )
