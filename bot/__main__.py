@@ -1,5 +1,5 @@
 """Command line: `python -m bot` runs the Telegram bot; `chat` runs the questionnaire in a terminal;
-`check` validates the data files and catalogs."""
+`check` validates the data files and catalogs; `orgs`, `referrals` and `stats` import and export files."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot import directory_cli
 from bot.app import conversation_for, load_core, run
 from bot.config import Settings
 from bot.i18n import LANGUAGES
+from bot.insights import PERIODS
 from bot.storage import MemoryStore
 from bot.terminal import TerminalChat
 
@@ -35,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     referrals = commands.add_parser("referrals", help="export the referrals as CSV")
     referrals.add_argument("action", choices=["export"])
     referrals.add_argument("file", type=Path)
+    stats = commands.add_parser("stats", help="export the anonymous figures as CSV (no ids, small counts as <5)")
+    stats.add_argument("action", choices=["export"])
+    stats.add_argument("file", type=Path)
+    stats.add_argument("--period", choices=list(PERIODS), default="all", help="the days counted (default: all)")
+    stats.add_argument("--program", default="", help="one program's figures (default: every program)")
     args = parser.parse_args(argv)
 
     settings = Settings()
@@ -52,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         return action(settings, args.file)
     if args.command == "referrals":
         return directory_cli.export_referrals(settings, args.file)
+    if args.command == "stats":
+        return directory_cli.export_stats(settings, args.file, args.period, args.program)
     if args.command == "chat":
         core = load_core(settings)
         conversation = conversation_for(core, MemoryStore(), settings)

@@ -6,6 +6,7 @@ commands do not exist: they are read as ordinary text.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.i18n import Translator
+from bot.insights import PERIODS, Insights, figures_csv, summary
 from bot.outgoing import Attachment, Outgoing, Reply
 from bot.storage.referrals import Referral, Referrals, Status, iso_week
 from bot.storage.tickets import Role, Tickets
@@ -22,7 +24,7 @@ from flows.plaintext import guard_cell
 
 COMMANDS = (
     "orgs", "org_pause", "org_resume", "org_capacity", "org_set", "referrals", "referrals_csv", "grant", "revoke",
-    "broadcast", "broadcasts", "cancel", "program",
+    "broadcast", "broadcasts", "cancel", "program", "stats", "stats_csv",
 )  # fmt: skip
 #: The commands the broadcast composer (bot.compose) and the program switch (bot.switch) answer, not `Admin.handle`.
 ROUTED_COMMANDS = ("broadcast", "broadcasts", "cancel", "program")
@@ -54,9 +56,11 @@ class Admin:
         clock: Callable[[], dt.datetime],
         admins: frozenset[int],
         tickets: Tickets,
+        insights: Insights | None = None,
     ) -> None:
         self.referrals = referrals
         self.tickets = tickets
+        self.insights = insights
         self.tr = translator
         self.clock = clock
         self.admins = admins
@@ -85,12 +89,36 @@ class Admin:
                 return await self._set(lang, command.body, now)
             case "referrals", statuses if all(s in Status.__members__.values() for s in statuses):
                 return self._say(self._referral_lines(lang, await self.referrals.listing(statuses)))
+            case (("stats" | "stats_csv"), args) if self.insights is not None:
+                return await self._stats(lang, command.name, args)
             case "referrals_csv", ():
                 content = referrals_csv(await self.referrals.listing()).encode()
                 name = f"referrals-{now:%Y%m%d}.csv"
                 caption = self.tr.text(lang, T.ADMIN_EXPORT_CAPTION, date=now.date())
                 return Reply((Outgoing(caption, attachment=Attachment(name, content, "text/csv")),))
         return self._say(self.tr.text(lang, T.ADMIN_USAGE))
+
+    async def _stats(self, lang: str, name: str, args: tuple[str, ...]) -> Reply:
+        """/stats [7d|30d|all] [program]: the summary and four charts; /stats_csv the same figures as a file.
+        Every count of 1 to 4 people is "<5" in all of them (bot.figures)."""
+        assert self.insights is not None
+        period, program = (*args, "30d", "")[:2] if args else ("30d", "")
+        if period not in PERIODS or len(args) > 2 or (program and program not in self.insights.programs()):
+            return self._say(self.tr.text(lang, T.STATS_USAGE))
+        figures = await self.insights.figures(period, program)
+        span = self.tr.text(lang, f"stats.period.{period}")
+        if name == "stats_csv":
+            caption = self.tr.text(lang, T.STATS_CSV_CAPTION, period=span)
+            content = figures_csv(figures).encode()
+            file = Attachment(f"puente-stats-{period}-{figures.period.until:%Y%m%d}.csv", content, "text/csv")
+            return Reply((Outgoing(caption, attachment=file),))
+        # matplotlib is imported at the first /stats, not at start (it weighs some 30 MB); drawing takes a few
+        # hundred milliseconds of CPU, off the event loop, so nobody else waits for it.
+        from bot.charts import charts
+
+        drawn = await asyncio.to_thread(charts, figures, self.tr, lang)
+        pictures = (Outgoing(c.title, attachment=Attachment(c.filename, c.png, "image/png")) for c in drawn)
+        return Reply((Outgoing(summary(figures, self.tr, lang)), *pictures))
 
     async def _listing(self, lang: str, now: dt.datetime) -> str:
         week = iso_week(now.date())

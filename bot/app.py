@@ -35,6 +35,7 @@ from bot.connect import Connector
 from bot.conversation import Conversation
 from bot.handoff import Handoff
 from bot.i18n import Translator
+from bot.insights import Insights
 from bot.metrics import CountCalls, CountUpdates, Metrics, store_depths
 from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
@@ -269,7 +270,8 @@ def build_services(
     referrals = Referrals(store)
     tickets = Tickets(store)
     connector = Connector(referrals, store, core.translator, core.programs, sender, utc_now, settings.default_language)
-    admin = Admin(referrals, core.translator, utc_now, settings.admin_ids, tickets)
+    insights = Insights(store.engine, utc_now, core.programs)
+    admin = Admin(referrals, core.translator, utc_now, settings.admin_ids, tickets, insights)
     broadcasts = Broadcasts(store)
     broadcaster = Broadcaster(
         broadcasts,

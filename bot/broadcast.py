@@ -580,8 +580,8 @@ class Subscriptions:
         await self.broadcasts.stop(user_id, now)
         self.left(user_id)
 
-    async def subscribe(self, user_id: int) -> bool:
-        return await self.broadcasts.subscribe(user_id)
+    async def subscribe(self, user_id: int, now: dt.datetime) -> bool:
+        return await self.broadcasts.subscribe(user_id, now)
 
     def left(self, user_id: int) -> None:
         """They stopped the news or deleted themselves: a broadcast running now must not reach them."""

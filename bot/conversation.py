@@ -16,6 +16,7 @@ from bot.broadcast import Subscriptions
 from bot.connect import Connector, Contact
 from bot.handoff import Handoff
 from bot.i18n import Translator
+from bot.insights import tally
 from bot.intents import (
     Answer,
     AskDelete,
@@ -52,6 +53,7 @@ from bot.outgoing import Button, Outgoing, Reply
 from bot.programs import Programs
 from bot.render import NextSteps, Renderer
 from bot.storage import Erasure, Participant, Store
+from bot.storage.stats import Count
 from bot.texts import T
 from flows import engine
 from flows.engine import AnswerRecorded, NotCurrent, OutcomeReached, QuestionAsked
@@ -153,6 +155,7 @@ class Conversation:
     async def _before_consent(self, person: Person, intent: Intent, update_id: int | None) -> Reply:
         match intent:
             case ChooseLanguage(language=lang) if lang in self.tr.languages:
+                await self.store.count([Count("picked", language=lang)], self.clock())
                 return Reply((self.render.privacy_notice(lang),), edit_source=self._picked(lang))
             case Consent(language=lang, accepted=True) if lang in self.tr.languages:
                 now = self.clock()
@@ -163,8 +166,9 @@ class Conversation:
                     consented_at=now,
                     session=engine.new_session(self.program),
                 )
+                participant, counts = tally(None, participant, now)
                 _, events = engine.step(self.program, participant.session, engine.Show(), now.date())
-                if not await self.store.save(participant, previous=None, update_id=update_id, now=now):
+                if not await self.store.save(participant, previous=None, update_id=update_id, now=now, counts=counts):
                     return Reply()
                 log.info("consent given", extra={"user": hashed(person.user_id), "language": lang})
                 return Reply(
@@ -174,6 +178,7 @@ class Conversation:
                     menu_language=lang,
                 )
             case Consent(language=lang, accepted=False) if lang in self.tr.languages:
+                await self.store.count([Count("declined", language=lang)], self.clock())
                 return Reply(
                     (Outgoing(self.tr.text(lang, T.PRIVACY_DECLINED)),),
                     edit_source=self.render.privacy_notice(lang).text,
@@ -187,7 +192,9 @@ class Conversation:
             case StopUpdates() | Subscribe():
                 return Reply((self._in_every_language(T.UPDATES_NOTHING),))
             case Start(language_hint=hint):
-                return Reply((self.render.language_picker(known_language(hint, self.tr.languages)),))
+                known = known_language(hint, self.tr.languages)
+                await self.store.count([Count("started", language=known or "")], self.clock())
+                return Reply((self.render.language_picker(known),))
         # Anything else before consent (a stale button, text, a sticker): offer the languages again.
         return Reply((self.render.language_picker(None),))
 
@@ -297,7 +304,7 @@ class Conversation:
             await self.subscriptions.stop(participant.user_id, self.clock())
             log.info("updates stopped", extra={"user": hashed(participant.user_id)})
             return Reply((Outgoing(self.tr.text(lang, T.UPDATES_STOPPED)),))
-        if await self.subscriptions.subscribe(participant.user_id):
+        if await self.subscriptions.subscribe(participant.user_id, self.clock()):
             log.info("updates resumed", extra={"user": hashed(participant.user_id)})
             return Reply((Outgoing(self.tr.text(lang, T.UPDATES_SUBSCRIBED)),))
         return Reply((Outgoing(self.tr.text(lang, T.UPDATES_ALREADY)),))
@@ -340,11 +347,15 @@ class Conversation:
             old = self.programs.get(session.program_id)
             session, events = carry_over(self.program, session, now.date(), old=old)
             log.info("session carried over", extra={"user": hashed(participant.user_id), "program": self.program.id})
-        outcome = next((e.verdict.outcome for e in events if isinstance(e, OutcomeReached)), None)
+        reached = next((e.verdict for e in events if isinstance(e, OutcomeReached)), None)
+        outcome = reached.outcome if reached is not None else None
         changed = replace(participant, session=session, outcome=outcome if session.finished else None)
-        must_save = not quiet or changed != participant
-        if must_save and not await self.store.save(changed, previous=participant, update_id=update_id, now=now):
-            return Reply()
+        if not quiet or changed != participant:
+            reasons = [r.rule_id for r in (*reached.failed, *reached.uncertain, *reached.pending)] if reached else []
+            changed, counts = tally(participant, changed, now, reasons)
+            saved = await self.store.save(changed, previous=participant, update_id=update_id, now=now, counts=counts)
+            if not saved:
+                return Reply()
         lang = changed.language
         messages = self.render.events(lang, events)
         if any(isinstance(e, OutcomeReached) for e in events):

@@ -1,4 +1,5 @@
-"""`python -m bot orgs import|export FILE` and `python -m bot referrals export FILE`: the directory as files.
+"""`python -m bot orgs import|export FILE`, `python -m bot referrals export FILE` and `python -m bot stats export
+FILE`: the directory, the referrals and the anonymous figures as files.
 
 Files are read and checked before the database is opened: a file with any error imports nothing. Exports are
 readable by this user only (0600), whatever the umask.
@@ -12,9 +13,11 @@ import sys
 from pathlib import Path
 
 from bot.admin import directory_problem, referrals_csv
-from bot.app import utc_now
+from bot.app import load_core, utc_now
 from bot.config import Settings
 from bot.i18n import Translator
+from bot.insights import Insights, figures_csv
+from bot.programs import Programs
 from bot.storage import open_store
 from bot.storage.referrals import ImportReport, Referral, Referrals
 from bot.texts import T
@@ -61,6 +64,18 @@ def export_referrals(settings: Settings, path: Path) -> int:
     return 0
 
 
+def export_stats(settings: Settings, path: Path, period: str, program: str) -> int:
+    """The figures of /stats_csv (no ids, small counts as "<5"), for a spreadsheet."""
+    programs = load_core(settings).programs
+    if program and programs.get(program) is None:
+        print(f"unknown program {program!r}; shipped: {', '.join(p.id for p in programs.all())}", file=sys.stderr)
+        return 1
+    text = asyncio.run(_stats(settings, programs, period, program))
+    write_private(path, text)
+    print(f"exported the {period} figures to {path}")
+    return 0
+
+
 def write_private(path: Path, text: str) -> None:
     """Write `text` to `path` as UTF-8, mode 0600 from before the first byte, an existing file included."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -89,5 +104,13 @@ async def _referrals(settings: Settings) -> list[Referral]:
     store = await open_store(settings.database_url)
     try:
         return await Referrals(store).listing()
+    finally:
+        await store.close()
+
+
+async def _stats(settings: Settings, programs: Programs, period: str, program: str) -> str:
+    store = await open_store(settings.database_url)
+    try:
+        return figures_csv(await Insights(store.engine, utc_now, programs).figures(period, program))
     finally:
         await store.close()

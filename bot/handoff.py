@@ -151,7 +151,9 @@ class Handoff:
         if await self.tickets.open_ticket_of(participant.user_id):
             return Reply((Outgoing(self.tr.text(lang, T.HANDOFF_ALREADY)),))
         now = self.clock()
-        ticket = await self.tickets.create(participant.user_id, share_answers=share_answers, now=now)
+        ticket = await self.tickets.create(
+            participant.user_id, share_answers=share_answers, now=now, language=participant.language
+        )
         try:
             thread_id = await self._topic_for(participant, ticket)
         except StaffUnreachable:
@@ -321,6 +323,7 @@ class Handoff:
         if participant is None:
             return
         await self.outbox.put(participant.chat_id, "copy", payload)
+        await self.tickets.first_answer(ticket.id, self.clock())
         if ticket.status is TicketStatus.WAITING:
             await self.tickets.update(ticket.id, self.clock(), status=TicketStatus.CLAIMED, claimed_by=by.sender_id)
         else:

@@ -256,8 +256,8 @@ async def test_stop_leaves_someone_out_until_they_subscribe(bcs: Broadcasts, tow
     assert await audience_now(bcs, Audience(outcome="another_route")) == {4}
     assert await bcs.audience_languages(Audience(language="es")) == {"es": 2}
 
-    assert await bcs.subscribe(2)
-    assert not await bcs.subscribe(2), "already subscribed"
+    assert await bcs.subscribe(2, NOW)
+    assert not await bcs.subscribe(2, NOW), "already subscribed"
     assert not await bcs.stopped(2)
     assert await audience_now(bcs) == {1, 2, 3, 4, 5, 6}
 

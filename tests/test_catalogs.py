@@ -120,7 +120,7 @@ def test_no_text_is_longer_than_a_phone_screen(lang: str) -> None:
 
 
 #: Texts only staff and admins read: they name staff and admin commands, which are not in people's menu.
-STAFF_KEYS = ("admin.", "staff.", "bc.")
+STAFF_KEYS = ("admin.", "staff.", "bc.", "stats.")
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

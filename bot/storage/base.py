@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.storage.stats import Count
 from flows.engine import Session
 
 
@@ -21,6 +23,8 @@ class Participant:
     session: Session
     #: The result once finished (for later segmenting), else None.
     outcome: str | None = None
+    #: Which of their milestones the anonymous counts already hold (bot.insights.tally): counted once each.
+    counted: frozenset[str] = frozenset()
 
 
 class Erasure(enum.StrEnum):
@@ -45,13 +49,22 @@ class Store(Protocol):
         """The participant and whether this update was already applied, in one round trip."""
 
     async def save(
-        self, participant: Participant, *, previous: Participant | None, update_id: int | None, now: dt.datetime
+        self,
+        participant: Participant,
+        *,
+        previous: Participant | None,
+        update_id: int | None,
+        now: dt.datetime,
+        counts: Sequence[Count] = (),
     ) -> bool:
-        """Write the participant, their answers and the update id in one transaction.
+        """Write the participant, their answers, the update id and `counts` in one transaction.
 
         `previous` is the participant as loaded for this update (None if new): the store writes only what
         changed. Returns False, writing nothing, when `update_id` was already processed.
         """
+
+    async def count(self, counts: Sequence[Count], now: dt.datetime) -> None:
+        """Add to the anonymous counts on their own (what happens before anyone is stored)."""
 
     async def processed(self, update_id: int) -> bool:
         """Whether an update was already applied (Telegram may deliver one twice)."""

@@ -30,8 +30,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Row
 
 from bot.claims import claimable
+from bot.storage import stats
 from bot.storage.referrals import Status as ReferralStatus
 from bot.storage.sql import SqlStore, utc
+from bot.storage.stats import Count
 from bot.storage.tables import (
     answers,
     broadcast_optouts,
@@ -684,15 +686,23 @@ class Broadcasts:
     # ------------------------------------------------------------------ subscriptions
 
     async def stop(self, user_id: int, now: dt.datetime) -> None:
-        """/stop: no more broadcasts until /subscribe."""
+        """/stop: no more broadcasts until /subscribe (counted, anonymously, when it changes something)."""
         async with self.store.writing() as conn:
-            await conn.execute(delete(broadcast_optouts).where(broadcast_optouts.c.user_id == user_id))
+            was = await conn.execute(
+                delete(broadcast_optouts)
+                .where(broadcast_optouts.c.user_id == user_id)
+                .returning(broadcast_optouts.c.reason)
+            )
+            if was.scalar() != OptOut.STOPPED:
+                await conn.run_sync(stats.record, now.date(), [Count("stopped")])
             await conn.execute(insert(broadcast_optouts).values(user_id=user_id, reason=OptOut.STOPPED, at=now))
 
-    async def subscribe(self, user_id: int) -> bool:
+    async def subscribe(self, user_id: int, now: dt.datetime) -> bool:
         """/subscribe: broadcasts again. False if they were subscribed already."""
         async with self.store.writing() as conn:
             result = await conn.execute(delete(broadcast_optouts).where(broadcast_optouts.c.user_id == user_id))
+            if result.rowcount:
+                await conn.run_sync(stats.record, now.date(), [Count("resubscribed")])
         return bool(result.rowcount)
 
     async def received(self, user_id: int) -> int:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
 
 from bot.storage.base import Loaded, Participant
+from bot.storage.stats import Count
 
 
 class MemoryStore:
     def __init__(self) -> None:
         self._participants: dict[int, Participant] = {}
         self._updates: set[int] = set()
+        #: The anonymous counts, by (day, count).
+        self.counts: Counter[tuple[dt.date, Count]] = Counter()
 
     async def load(self, user_id: int) -> Participant | None:
         return self._participants.get(user_id)
@@ -19,14 +24,24 @@ class MemoryStore:
         return Loaded(self._participants.get(user_id), update_id is not None and update_id in self._updates)
 
     async def save(
-        self, participant: Participant, *, previous: Participant | None, update_id: int | None, now: dt.datetime
+        self,
+        participant: Participant,
+        *,
+        previous: Participant | None,
+        update_id: int | None,
+        now: dt.datetime,
+        counts: Sequence[Count] = (),
     ) -> bool:
         if update_id is not None:
             if update_id in self._updates:
                 return False
             self._updates.add(update_id)
         self._participants[participant.user_id] = participant
+        await self.count(counts, now)
         return True
+
+    async def count(self, counts: Sequence[Count], now: dt.datetime) -> None:
+        self.counts.update((now.date(), c) for c in counts)
 
     async def processed(self, update_id: int) -> bool:
         return update_id in self._updates

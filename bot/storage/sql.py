@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
@@ -38,7 +38,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from bot.storage import stats
 from bot.storage.base import Loaded, Participant
+from bot.storage.stats import Count
 from bot.storage.tables import (
     answers,
     broadcast_optouts,
@@ -189,7 +191,7 @@ _ANSWERED = (
 )
 _MARK_SEEN = insert(processed_updates)
 _NEW_PERSON = insert(participants)
-_PERSON_FIELDS = ("chat_id", "language", "consented_at", "program_id", "node", "outcome", "updated_at")
+_PERSON_FIELDS = ("chat_id", "language", "consented_at", "program_id", "node", "outcome", "updated_at", "counted")
 _UPDATE_PERSON = (
     update(participants)
     .where(participants.c.user_id == bindparam("b_user_id"))
@@ -216,7 +218,12 @@ def _load(conn: Connection, user_id: int, update_id: int | None) -> Loaded:
 
 
 def _save(
-    conn: Connection, participant: Participant, previous: Participant | None, update_id: int | None, now: dt.datetime
+    conn: Connection,
+    participant: Participant,
+    previous: Participant | None,
+    update_id: int | None,
+    now: dt.datetime,
+    counts: Sequence[Count],
 ) -> None:
     session = participant.session
     fields = {
@@ -227,6 +234,7 @@ def _save(
         "node": session.node,
         "outcome": participant.outcome,
         "updated_at": now,
+        "counted": " ".join(sorted(participant.counted)) or None,
     }
     if update_id is not None:
         conn.execute(_MARK_SEEN, {"update_id": update_id, "processed_at": now})
@@ -235,6 +243,7 @@ def _save(
     else:
         conn.execute(_UPDATE_PERSON, {"b_user_id": participant.user_id, **{f"b_{k}": v for k, v in fields.items()}})
     _write_answers(conn, participant.user_id, previous, session, now)
+    stats.record(conn, now.date(), counts)
 
 
 def _write_answers(
@@ -307,16 +316,23 @@ class SqlStore:
         return [_participant(row, by_person.get(row.user_id, [])) for row in rows]
 
     async def save(
-        self, participant: Participant, *, previous: Participant | None, update_id: int | None, now: dt.datetime
+        self,
+        participant: Participant,
+        *,
+        previous: Participant | None,
+        update_id: int | None,
+        now: dt.datetime,
+        counts: Sequence[Count] = (),
     ) -> bool:
-        """The session, its answers and the update id in one transaction, committed before this returns."""
+        """The session, its answers, the update id and the counts in one transaction, committed before this
+        returns."""
         try:
             async with self._write_lock:
                 if self._lane is not None:
-                    await self._lane.write(lambda conn: _save(conn, participant, previous, update_id, now))
+                    await self._lane.write(lambda conn: _save(conn, participant, previous, update_id, now, counts))
                 else:
                     async with self.engine.begin() as conn:
-                        await conn.run_sync(_save, participant, previous, update_id, now)
+                        await conn.run_sync(_save, participant, previous, update_id, now, counts)
         except IntegrityError:
             if update_id is not None and await self.processed(update_id):
                 return False
@@ -325,6 +341,12 @@ class SqlStore:
         if self._saves % 1000 == 0:
             await self.forget_updates(now - UPDATE_MEMORY)
         return True
+
+    async def count(self, counts: Sequence[Count], now: dt.datetime) -> None:
+        """Anonymous counts on their own: taps before the privacy notice, when nothing else is written."""
+        if counts:
+            async with self.writing() as conn:
+                await conn.run_sync(stats.record, now.date(), counts)
 
     async def menu_shown(self, user_id: int, menu: str) -> None:
         """Their chat now shows command menu `menu` ("es:1a2b3c4d"); nothing happens for someone not stored."""
@@ -507,6 +529,7 @@ def _participant(row: Any, answered: list[tuple[str, str]]) -> Participant:
         consented_at=utc(row.consented_at),
         session=session,
         outcome=row.outcome,
+        counted=frozenset(row.counted.split()) if row.counted else frozenset(),
     )
 
 

@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -41,6 +43,9 @@ participants = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # The command menu last set for their chat, "<language>:<version>" (bot.telegram.menus); NULL: none yet.
     Column("menu", String(24), nullable=True),
+    # What of theirs the anonymous counts already hold (bot.insights.tally: "q:<question>", "day:<date>", ...), so
+    # each person is counted once per milestone; it goes with them.
+    Column("counted", Text, nullable=True),
 )
 
 # One row per answered question on the current path; `position` orders them, which is the Back history.
@@ -153,6 +158,8 @@ tickets = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("reminded_at", DateTime(timezone=True), nullable=True),
     Column("closed_at", DateTime(timezone=True), nullable=True),
+    # When staff first wrote to the person (the anonymous counts keep how long that took).
+    Column("answered_at", DateTime(timezone=True), nullable=True),
     Index("ix_tickets_user", "user_id", "status"),
     Index("ix_tickets_thread", "thread_id"),
 )
@@ -237,4 +244,20 @@ deployment = Table(
     Column("value", String(200), nullable=False),
     Column("changed_by", BigInteger, nullable=False),
     Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+# Anonymous counts by day (bot.storage.stats): no person id, nothing finer than a day, only the bot's own
+# vocabulary in the breakdowns. Kept when people are erased.
+stats = Table(
+    "stats",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("metric", String(24), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("program_id", String(64), primary_key=True),
+    Column("language", String(8), primary_key=True),
+    Column("outcome", String(32), primary_key=True),
+    Column("nationality", String(32), primary_key=True),
+    Column("location", String(32), primary_key=True),
+    Column("count", Integer, nullable=False),
 )

@@ -11,7 +11,9 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.storage import stats
 from bot.storage.sql import SqlStore, utc
+from bot.storage.stats import Count
 from bot.storage.tables import relayed, staff, tickets
 
 
@@ -130,7 +132,8 @@ class Tickets:
             messages=tuple(messages),
         )
 
-    async def create(self, user_id: int, *, share_answers: bool, now: dt.datetime) -> Ticket:
+    async def create(self, user_id: int, *, share_answers: bool, now: dt.datetime, language: str = "") -> Ticket:
+        """A new ticket, counted (anonymously: the hour of the week and the person's language) as it opens."""
         async with self.store.writing() as conn:
             row = (
                 await conn.execute(
@@ -145,7 +148,22 @@ class Tickets:
                     .returning(*tickets.c)
                 )
             ).one()
+            await _count(conn, now, Count("ticket_opened", key=stats.hour_of_week(now), language=language))
         return _ticket(row)
+
+    async def first_answer(self, ticket_id: int, now: dt.datetime) -> None:
+        """Staff wrote to the person: the first time, how long they waited is counted."""
+        async with self.store.writing() as conn:
+            opened = (
+                await conn.execute(
+                    update(tickets)
+                    .where(tickets.c.id == ticket_id, tickets.c.answered_at.is_(None))
+                    .values(answered_at=now)
+                    .returning(tickets.c.opened_at)
+                )
+            ).scalar()
+            if opened is not None:
+                await _count(conn, now, Count("ticket_answered", key=stats.waited(utc(opened), now)))
 
     async def by_id(self, ticket_id: int) -> Ticket | None:
         async with self.engine.connect() as conn:
@@ -166,15 +184,16 @@ class Tickets:
         return _ticket(row) if row else None
 
     async def update(self, ticket_id: int, now: dt.datetime, **fields: Any) -> Ticket | None:
+        """Change a ticket. Closing one counts how long it was open, once: a ticket already closed is left as it
+        is (None)."""
+        closing = fields.get("status") is TicketStatus.CLOSED
+        query = update(tickets).where(tickets.c.id == ticket_id)
+        if closing:
+            query = query.where(tickets.c.status != TicketStatus.CLOSED)
         async with self.store.writing() as conn:
-            row = (
-                await conn.execute(
-                    update(tickets)
-                    .where(tickets.c.id == ticket_id)
-                    .values(**fields, updated_at=now)
-                    .returning(*tickets.c)
-                )
-            ).first()
+            row = (await conn.execute(query.values(**fields, updated_at=now).returning(*tickets.c))).first()
+            if closing and row is not None:
+                await _count(conn, now, Count("ticket_closed", key=stats.waited(utc(row.opened_at), now)))
         return _ticket(row) if row else None
 
     async def queue(self) -> list[Ticket]:
@@ -275,3 +294,7 @@ def _ticket(row: Row[Any]) -> Ticket:
         updated_at=utc(m["updated_at"]),
         reminded_at=utc(m["reminded_at"]) if m["reminded_at"] else None,
     )
+
+
+async def _count(conn: AsyncConnection, now: dt.datetime, count: Count) -> None:
+    await conn.run_sync(stats.record, now.date(), [count])

@@ -155,6 +155,9 @@ async def send_outgoing(bot: Bot, chat_id: int, message: Outgoing, *, paid: bool
             reply_markup=markup,
             allow_paid_broadcast=paid_broadcast,
         )
+    elif message.attachment is not None and message.attachment.mime_type.startswith("image/"):
+        file = BufferedInputFile(message.attachment.content, filename=message.attachment.filename)
+        sent = await bot.send_photo(chat_id, file, caption=message.text, reply_markup=markup)
     elif message.attachment is not None:
         file = BufferedInputFile(message.attachment.content, filename=message.attachment.filename)
         sent = await bot.send_document(chat_id, file, caption=message.text, reply_markup=markup)
