@@ -102,7 +102,7 @@ class Admin:
         """/stats [7d|30d|all] [program]: the summary and four charts; /stats_csv the same figures as a file.
         Every count of 1 to 4 people is "<5" in all of them (bot.figures)."""
         assert self.insights is not None
-        period, program = (*args, "30d", "")[:2] if args else ("30d", "")
+        period, program = (*args, "30d", "")[:2] if len(args) != 1 else (args[0], "")
         if period not in PERIODS or len(args) > 2 or (program and program not in self.insights.programs()):
             return self._say(self.tr.text(lang, T.STATS_USAGE))
         figures = await self.insights.figures(period, program)
