@@ -48,6 +48,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bot.app import load_core  # noqa: E402
 from bot.config import Settings  # noqa: E402
+from bot.insights import tally  # noqa: E402
 from bot.storage import Participant, open_store  # noqa: E402
 from flows import engine  # noqa: E402
 from tests.e2e.conftest import ELIGIBLE, begin  # noqa: E402
@@ -73,9 +74,10 @@ def bench_engine(seconds: float = 3.0) -> tuple[int, float]:
     return steps, time.perf_counter() - started
 
 
-async def bench_store(url: str, taps: int = 3000) -> tuple[float, float]:
+async def bench_store(url: str, taps: int = 3000, *, counting: bool = True) -> tuple[float, float]:
     """Microseconds (wall, and CPU of this process) of one tap's storage work, as the bot does it: load the person
-    (with the update-id check), then save the new session with its answer and the update id in one transaction.
+    (with the update-id check), then save the new session with its answer, the update id and the anonymous counts
+    (bot.insights.tally; `counting=False` leaves them out, to see what they cost) in one transaction.
     One person after another, so it is the cost of the calls, not of waiting for the single writer."""
     program = load_core(Settings(_env_file=None)).program  # type: ignore[call-arg]
     store = await open_store(url)
@@ -98,7 +100,12 @@ async def bench_store(url: str, taps: int = 3000) -> tuple[float, float]:
                 assert session.node is not None
                 choice = engine.Choose(session.node, ANSWERS[session.node])
                 session, _ = engine.step(program, session, choice, TODAY)
-            await store.save(replace(loaded, session=session), previous=loaded, update_id=update_id, now=now)
+            changed, counts = (
+                tally(loaded, replace(loaded, session=session), now)
+                if counting
+                else (replace(loaded, session=session), [])
+            )
+            await store.save(changed, previous=loaded, update_id=update_id, now=now, counts=counts)
         return (time.perf_counter() - started) / taps * 1e6, (time.process_time() - cpu) / taps * 1e6
     finally:
         await store.close()

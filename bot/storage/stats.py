@@ -47,14 +47,18 @@ def record(conn: Connection, day: dt.date, counts: Iterable[Count]) -> None:
     if not tally:
         return
     rows = [{"day": day, **{d: getattr(c, d) for d in DIMENSIONS}, "count": n} for c, n in tally.items()]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    upsert: Any = dialect.insert(stats)
-    conn.execute(
-        upsert.on_conflict_do_update(
-            index_elements=["day", *DIMENSIONS], set_={"count": stats.c.count + upsert.excluded.count}
-        ),
-        rows,
+    conn.execute(_UPSERTS[conn.dialect.name], rows)
+
+
+def _upsert(dialect: Any) -> Any:
+    """Add to a row's count, creating it if need be (built once: a tap only binds values)."""
+    upsert = dialect.insert(stats)
+    return upsert.on_conflict_do_update(
+        index_elements=["day", *DIMENSIONS], set_={"count": stats.c.count + upsert.excluded.count}
     )
+
+
+_UPSERTS = {"sqlite": _upsert(sqlite), "postgresql": _upsert(postgresql)}
 
 
 def hour_of_week(at: dt.datetime) -> str:
