@@ -370,7 +370,7 @@ def summary(figures: Figures, tr: Translator, lang: str) -> str:
     """/stats in a few short lines, small counts shown as "<5"."""
     f = figures.funnel
     lines = [tr.text(lang, T.STATS_TITLE, period=tr.text(lang, f"stats.period.{figures.period.name}"))]
-    if not any(f.__dict__.values()) and not figures.referrals and not figures.handoff.opened:
+    if all(n == 0 for n in vars(f).values()) and not figures.referrals and figures.handoff.opened == 0:
         return "\n".join([*lines, tr.text(lang, T.STATS_NOTHING)])
     lines.append(
         tr.text(
@@ -430,7 +430,7 @@ def summary(figures: Figures, tr: Translator, lang: str) -> str:
     )
     if figures.people_by_week:
         latest = list(figures.people_by_week.values())[-1]
-        busiest = max(figures.people_by_day.values(), key=lambda n: -1 if n is None else n)
+        busiest = max(figures.people_by_day.values() or [0], key=lambda n: -1 if n is None else n)
         lines.append(tr.text(lang, T.STATS_PEOPLE, week=shown(latest), day=shown(busiest)))
     lines += ["", tr.text(lang, T.STATS_SMALL_NOTE)]
     return "\n".join(lines)

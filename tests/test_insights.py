@@ -12,9 +12,10 @@ from types import MappingProxyType
 import pytest
 
 from bot.app import Core
-from bot.insights import Insights, figures_csv, tally
+from bot.insights import Insights, figures_csv, summary, tally
 from bot.storage import Participant, SqlStore, open_store
 from bot.storage.tickets import Tickets, TicketStatus
+from bot.texts import T
 from flows.engine import Session
 
 NOW = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
@@ -115,3 +116,14 @@ async def test_tickets_count_opening_first_answer_and_closing_once(store: SqlSto
     assert handoff.to_close.measured == 5
     assert handoff.by_hour[NOW.weekday() * 24 + NOW.hour] == 5
     assert handoff.waiting_now == 0
+
+
+async def test_a_few_people_are_shown_as_fewer_than_five_not_as_nothing(store: SqlStore, core: Core) -> None:
+    for user_id in range(1, 4):
+        await finish(store, user_id, core.program.id, "likely_eligible")
+    figures = await Insights(store.engine, lambda: NOW, core.programs).figures("30d", "")
+    text = summary(figures, core.translator, "en")
+    assert core.translator.text("en", T.STATS_NOTHING) not in text
+    assert "Accepted the notice: <5 people · got a result: <5" in text
+    assert ": 3" not in text
+    assert " 3 " not in text.replace("30 days", "")
