@@ -40,6 +40,7 @@ from bot.i18n import Translator
 from bot.programs import Programs
 from bot.storage.base import Participant
 from bot.storage.referrals import COUNTING, Status, iso_week
+from bot.storage.sql import utc
 from bot.storage.stats import Count, Row, rows
 from bot.storage.tables import broadcast_recipients, broadcasts, organisations, referrals, tickets
 from bot.texts import T
@@ -175,7 +176,7 @@ class Insights:
         for org_id, status, created, decided in found:
             by_status[org_id][status] += 1
             if decided is not None and status in (Status.ACCEPTED, Status.DECLINED):
-                answered[org_id][bucket_of((_utc(decided) - _utc(created)).total_seconds())] += 1
+                answered[org_id][bucket_of((utc(decided) - utc(created)).total_seconds())] += 1
         used: dict[str, int] = defaultdict(int)
         for (org_id,) in this_week:
             used[org_id] += 1
@@ -230,7 +231,7 @@ class Insights:
             result.append(
                 BroadcastFigures(
                     broadcast_id=broadcast_id,
-                    started=_utc(started_at).date(),
+                    started=utc(started_at).date(),
                     recipients=suppressed(sum(counts.values())),
                     delivered=suppressed(counts.get("sent", 0)),
                     blocked=suppressed(counts.get("blocked", 0)),
@@ -337,10 +338,6 @@ def _days(counts: Mapping[dt.date, int]) -> dict[dt.date, Shown]:
 
 def _start_of(span: Period) -> dt.datetime | None:
     return None if span.since is None else dt.datetime.combine(span.since, dt.time(), tzinfo=dt.UTC)
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 # ---------------------------------------------------------------------------------------------- showing

@@ -130,6 +130,15 @@ def deliveries(server: FakeBotAPI, chats: set[int]) -> tuple[Counter[int], list[
     return Counter({chat: n for chat, n in per_chat.items() if chat in chats}), server.delivery_times(is_news)
 
 
+def rate_of(server: FakeBotAPI, chats: set[int]) -> tuple[float, float, int]:
+    """Messages a second from the first delivery to the last, that span in seconds, and the 429s after the first
+    second (a burst at the start is the bucket filling, not the sender going too fast)."""
+    _, times = deliveries(server, chats)
+    first, last = min(times), max(times)
+    late_429 = sum(1 for c in server.calls if c.status == 429 and c.at > first + 1.0)
+    return (len(times) - 1) / (last - first), last - first, late_429
+
+
 async def wait_for_all(server: FakeBotAPI, chats: set[int], timeout: float) -> None:  # noqa: ASYNC109
     """Poll the server's ledger (twice a second: the bot is another process, there is nothing to await)."""
     async with asyncio.timeout(timeout):
@@ -150,13 +159,10 @@ async def bench_rate(count: int) -> None:
             finally:
                 bot.terminate()
                 bot.wait(timeout=20)
-        _, times = deliveries(server, chats)
-        first, last = min(times), max(times)
-        rate = (len(times) - 1) / (last - first)
-        late_429 = sum(1 for c in server.calls if c.status == 429 and c.at > first + 1.0)
+        rate, span, late_429 = rate_of(server, chats)
         print(
             f"rate, limit 30/s, {count} recipients: {rate:6.2f} msg/s = {rate / 30:6.1%} of the limit over "
-            f"{last - first:5.1f} s; 429 after the first second: {late_429} (all 429s: {server.stats.rate_limited})"
+            f"{span:5.1f} s; 429 after the first second: {late_429} (all 429s: {server.stats.rate_limited})"
         )
 
 
@@ -182,11 +188,9 @@ async def bench_ceiling(count: int, concurrency: int) -> None:
             finally:
                 bot.terminate()
                 bot.wait(timeout=20)
-        _, times = deliveries(server, chats)
-        first, last = min(times), max(times)
-        rate = (len(times) - 1) / (last - first)
+        rate, span, _ = rate_of(server, chats)
         print(
-            f"ceiling, no limit, {count} recipients: {rate:7.1f} msg/s over {last - first:5.1f} s "
+            f"ceiling, no limit, {count} recipients: {rate:7.1f} msg/s over {span:5.1f} s "
             f"(concurrency {concurrency}); "
             f"CPU per message: bot {bot_cpu / count * 1000:.2f} ms, "
             f"fake server and this script {fake_cpu / count * 1000:.2f} ms"
@@ -300,13 +304,10 @@ async def bench_workers(count: int, workers: int) -> None:
                 bot.terminate()
             for bot in bots:
                 bot.wait(timeout=20)
-        _, times = deliveries(server, chats)
-        first, last = min(times), max(times)
-        rate = (len(times) - 1) / (last - first)
-        late_429 = sum(1 for c in server.calls if c.status == 429 and c.at > first + 1.0)
+        rate, span, late_429 = rate_of(server, chats)
         print(
             f"workers x{workers}, limit 30/s shared, {count} recipients: {rate:6.2f} msg/s = {rate / 30:6.1%} of "
-            f"the limit over {last - first:5.1f} s; 429 after the first second: {late_429}"
+            f"the limit over {span:5.1f} s; 429 after the first second: {late_429}"
         )
 
 
