@@ -33,6 +33,7 @@ from bot.compose import Composer
 from bot.config import Settings
 from bot.connect import Connector
 from bot.conversation import Conversation
+from bot.digest import WeeklyDigest
 from bot.handoff import Handoff
 from bot.i18n import Translator
 from bot.insights import Insights
@@ -246,6 +247,8 @@ class Services:
     switch: ProgramSwitch
     handoff: Handoff | None = None
     outbox: Outbox | None = None
+    #: The staff group's weekly figures (STATS_DIGEST), when there is a staff group and the setting is given.
+    digest: WeeklyDigest | None = None
     #: Each person's updates in turn; the retention purge takes its turn in the same queue.
     in_order: OnePersonAtATime = field(default_factory=OnePersonAtATime)
     #: The updates being handled, for shutdown to let them finish.
@@ -345,6 +348,18 @@ def build_services(
     conversation = conversation_for(core, store, settings, connector, handoff, subscriptions, access)
     switch = ProgramSwitch(core.programs, Deployment(store), store, broadcasts, composer, core.translator, utc_now)
     services = Services(conversation, connector, admin, composer, broadcaster, switch, handoff, outbox)
+    when = settings.digest_time()
+    if when is not None and outbox is not None and settings.staff_chat_id is not None:
+        services.digest = WeeklyDigest(
+            when,
+            insights,
+            store,
+            outbox,
+            core.translator,
+            chat_id=settings.staff_chat_id,
+            language=settings.staff_language,
+            clock=utc_now,
+        )
     if in_order is not None:
         services.in_order = in_order
     return services
@@ -472,7 +487,8 @@ async def serve(
 @dataclass
 class _ScheduledJobs:
     """What runs beside the handlers: the outbox and the broadcaster (`senders`), and the jobs that must run once
-    for the bot (`once`): ticket reminders, the retention purge, putting back chat menus left stale.
+    for the bot (`once`): ticket reminders, the retention purge, the weekly digest, putting back chat menus left
+    stale.
 
     One process runs all of them for its whole life (`start`). Of several webhook workers, every worker sends
     (outbox rows and broadcast recipients are claimed one worker at a time, with a lease: bot/claims.py) and the
@@ -510,6 +526,8 @@ class _ScheduledJobs:
         if services.outbox is not None and services.handoff is not None:
             _in_background(resources, _remind(services.handoff, settings.reminder_check_seconds))
         _in_background(resources, self.retention.run(settings.retention_check_seconds))
+        if services.digest is not None:
+            _in_background(resources, services.digest.run(settings.stats_digest_check_seconds))
 
     async def lead(self) -> None:
         """Run the once-for-the-bot jobs until cancelled (the lease was lost, or the process stops)."""

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.hours import OfficeHours
+from bot.hours import DigestTime, OfficeHours
 
 
 class Settings(BaseSettings):
@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     #: Telegram's limit for one group: this many messages per window.
     group_messages_per_window: int = Field(default=20, ge=1)
     group_window_seconds: float = Field(default=60.0, gt=0)
+    #: Post the last 7 days' figures (/stats) to the staff group once a week, e.g. "mon 09:00" in OFFICE_TIMEZONE
+    #: (bot/digest.py); empty: no digest.
+    stats_digest: str = ""
+    #: How often the bot looks whether the digest is due (seconds).
+    stats_digest_check_seconds: float = Field(default=60.0, gt=0)
 
     # ---- flood control, per person (the staff group is not limited)
     #: Messages or taps one person may send at once; past that the bot answers FLOOD_RATE a second, skips the rest
@@ -109,10 +114,16 @@ class Settings(BaseSettings):
     def _office_hours_readable(self) -> Settings:
         """A typo in OFFICE_HOURS or OFFICE_TIMEZONE stops the start, saying what is expected."""
         self.office()
+        self.digest_time()
         return self
 
     def office(self) -> OfficeHours:
         return OfficeHours.parse(self.office_hours, self.office_timezone)
+
+    def digest_time(self) -> DigestTime | None:
+        if not self.stats_digest.strip():
+            return None
+        return DigestTime.parse(self.stats_digest, self.office().zone)
 
     def broadcast_in_flight(self) -> int:
         """Sends in flight needed to keep the broadcast rate with about 150 ms per Bot API call, at least 16."""

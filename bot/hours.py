@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.i18n import Translator
 
 DAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DIGEST_SHAPE = re.compile(r"(?P<day>[a-z]{3}) (?P<time>\d{2}:\d{2})")
 _SHAPE = re.compile(r"(?P<first>[a-z]{3})(?:-(?P<last>[a-z]{3}))? (?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})")
 
 
@@ -91,3 +92,38 @@ class OfficeHours:
         if "/" not in key or key.startswith("Etc/"):
             return key.removeprefix("Etc/")
         return tr.text(language, T.HOURS_ZONE, city=tr.city(language, key))
+
+
+class BadDigestTime(ValueError):
+    """STATS_DIGEST cannot be read; the message says what is expected."""
+
+
+@dataclass(frozen=True)
+class DigestTime:
+    """When the digest is due each week: `weekday` (0 = Monday) at `at`, in `zone`."""
+
+    weekday: int
+    at: dt.time
+    zone: ZoneInfo
+
+    @classmethod
+    def parse(cls, text: str, zone: ZoneInfo) -> DigestTime:
+        """Read "mon 09:00" (a day and a time of day)."""
+        shape = _DIGEST_SHAPE.fullmatch(" ".join(text.lower().split()))
+        if shape is None or shape["day"] not in DAY_CODES:
+            raise BadDigestTime(f"STATS_DIGEST {text!r}: write a day and a time like 'mon 09:00', or leave it empty")
+        try:
+            at = dt.time.fromisoformat(shape["time"])
+        except ValueError:
+            raise BadDigestTime(f"STATS_DIGEST {text!r}: the time is 00:00 to 23:59") from None
+        return cls(DAY_CODES.index(shape["day"]), at, zone)
+
+    def due(self, now: dt.datetime) -> str | None:
+        """The ISO week ("2026-W49") whose digest is due at `now`, or None before this week's hour."""
+        local = now.astimezone(self.zone)
+        monday = local.date() - dt.timedelta(days=local.weekday())
+        slot = dt.datetime.combine(monday + dt.timedelta(days=self.weekday), self.at, tzinfo=self.zone)
+        if local < slot:
+            return None
+        year, week, _ = local.date().isocalendar()
+        return f"{year}-W{week:02d}"

@@ -1,8 +1,9 @@
 """The anonymous counts: each person once per milestone, small counts shown as "<5", and nothing changes when the
-people counted are erased (SQLite, the embedded default)."""
+people counted are erased. On SQLite, the embedded default, and on PostgreSQL (a database of the test's own)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -17,15 +18,21 @@ from bot.storage import Participant, SqlStore, open_store
 from bot.storage.tickets import Tickets, TicketStatus
 from bot.texts import T
 from flows.engine import Session
+from tests.postgres import own_database
 
 NOW = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
-    opened = await open_store(f"sqlite+aiosqlite:///{tmp_path / 'puente.db'}")
-    yield opened
-    await opened.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    async with contextlib.AsyncExitStack() as stack:
+        if request.param == "postgres":
+            url = await stack.enter_async_context(own_database("insights"))
+        else:
+            url = f"sqlite+aiosqlite:///{tmp_path / 'puente.db'}"
+        opened = await open_store(url)
+        stack.push_async_callback(opened.close)
+        yield opened
 
 
 def person(user_id: int, program: str, language: str = "es") -> Participant:

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.app import Core, serve
+from bot.figures import BUCKETS
+from bot.hours import DAY_CODES
+from bot.insights import spoken
 from bot.texts import T
 from tests.e2e.conftest import answer, begin, settings_for, with_answers
+from tests.e2e.test_handoff_e2e import ADMIN_ID, grant, has, open_ticket, staff_world
 from tests.fakebotapi import FakeBotAPI, FakeUser
-
-ADMIN_ID = 515151
 
 
 @pytest.fixture
@@ -108,3 +112,59 @@ async def test_stats_do_not_exist_for_anyone_but_admins(bot_with_admin: FakeBotA
     assert "Puente in numbers" not in reply.text
     assert reply.photo is None
     assert reply.document is None
+
+
+async def test_handoff_figures_and_the_weekly_digest_in_the_staff_group(
+    server: FakeBotAPI, core: Core, tmp_path: Path
+) -> None:
+    """Five people talk to a volunteer and are closed: /stats counts five tickets answered and closed within a
+    minute. Started again with STATS_DIGEST due, the bot posts the week's digest into the staff group once, and a
+    restart does not post it again."""
+    staff = staff_world(server, core, tmp_path, forum=True)
+    await staff.start()
+    await grant(server, "volunteer", staff.volunteer)
+    people = [server.user(language_code="en") for _ in range(5)]
+    for number, person in enumerate(people, start=1):
+        topic = await open_ticket(person, staff, topic=f"#{number} · EN")
+        await staff.volunteer.send("Hola, soy Vera.", thread_id=topic.thread_id)
+        await person.wait_for(has("soy Vera"))
+        await staff.volunteer.send("/close", thread_id=topic.thread_id)
+        await person.wait_for(has("Our team closed this conversation"))
+
+    admin = server.user(user_id=ADMIN_ID, language_code="en")
+    await admin.send("/stats 7d")
+    within = spoken(core.translator, "en", dt.timedelta(seconds=BUCKETS[0]))
+    handoff = core.translator.text("en", T.STATS_HANDOFF, opened=5, median=within, p90=within, close=within, waiting=0)
+    text = await admin.wait_for(lambda m: m.text.startswith("Puente in numbers"))
+    assert handoff in text.text.splitlines()
+    await staff.shutdown()
+
+    today = DAY_CODES[dt.datetime.now(ZoneInfo(staff.settings.office_timezone)).weekday()]
+    staff.settings = staff.settings.model_copy(
+        update={"stats_digest": f"{today} 00:00", "stats_digest_check_seconds": 0.2}
+    )
+    general = [m for m in staff.group.messages if m.topic_id is None]
+    title = core.translator.text("es", T.STATS_DIGEST)
+    await staff.start()
+    await staff.group.wait_for(lambda m: m.topic_id is None and m.text.startswith(title), timeout=10)
+    await staff.shutdown()
+    await staff.start()  # the same week, after a restart: the bot looks again and again, and posts nothing
+    polls = len(server.calls_to("getUpdates"))
+    async with asyncio.timeout(10):
+        while len(server.calls_to("getUpdates")) < polls + 2:  # noqa: ASYNC110 (the bot is in its loop)
+            await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # five more looks
+    await staff.shutdown()
+    digests = [m for m in staff.group.messages if m.topic_id is None and m not in general]
+    assert [m.text.split("\n")[0] for m in digests] == [title]
+    es_handoff = core.translator.text(
+        "es",
+        T.STATS_HANDOFF,
+        opened=5,
+        median=spoken(core.translator, "es", dt.timedelta(seconds=BUCKETS[0])),
+        p90=spoken(core.translator, "es", dt.timedelta(seconds=BUCKETS[0])),
+        close=spoken(core.translator, "es", dt.timedelta(seconds=BUCKETS[0])),
+        waiting=0,
+    )
+    assert es_handoff in digests[0].text.splitlines()
+    assert not any(str(p.id) in digests[0].text for p in people)
