@@ -15,9 +15,11 @@ import pytest
 from bot.app import Core
 from bot.insights import Insights, figures_csv, summary, tally
 from bot.storage import Participant, SqlStore, open_store
+from bot.storage.referrals import Referrals, Status
 from bot.storage.tickets import Tickets, TicketStatus
 from bot.texts import T
 from flows.engine import Session
+from tests.directory import organisation
 from tests.postgres import own_database
 
 NOW = dt.datetime(2026, 12, 7, 10, 0, tzinfo=dt.UTC)
@@ -134,3 +136,35 @@ async def test_a_few_people_are_shown_as_fewer_than_five_not_as_nothing(store: S
     assert "Accepted the notice: <5 people · got a result: <5" in text
     assert ": 3" not in text
     assert " 3 " not in text.replace("30 days", "")
+
+
+async def test_referrals_per_organisation_with_answer_times_and_capacity(store: SqlStore, core: Core) -> None:
+    """Seven people shared with one organisation: five accepted after 10 minutes, one declined after a day, one
+    still pending. Per organisation and overall: counts, "<5" for the small ones, median and p90 of the answers."""
+    referrals = Referrals(store)
+    await referrals.save_organisation(organisation("alpha", weekly_capacity=20), NOW)
+    await referrals.save_organisation(organisation("beta", weekly_capacity=3), NOW)
+    made = []
+    for user_id in range(1, 8):
+        await save(store, None, person(user_id, "venezuela-2022"))
+        result, referral = await referrals.refer(user_id, "alpha", NOW)
+        assert referral is not None, result
+        made.append(referral)
+    for referral in made[:5]:
+        await referrals.settle(referral.id, Status.ACCEPTED, NOW + dt.timedelta(minutes=10))
+    await referrals.settle(made[5].id, Status.DECLINED, NOW + dt.timedelta(days=1))
+
+    figures = await Insights(store.engine, lambda: NOW + dt.timedelta(days=1), core.programs).figures("7d", "")
+    alpha, beta = figures.referrals
+    assert (alpha.org_id, alpha.shared, alpha.accepted, alpha.declined, alpha.pending) == ("alpha", 7, 5, None, None)
+    assert (alpha.used_this_week, alpha.weekly_capacity) == (6, 20)  # a declined referral gives its place back
+    assert (alpha.answer_time.measured, alpha.answer_time.median, alpha.answer_time.p90) == (
+        6,
+        dt.timedelta(minutes=15),
+        dt.timedelta(days=1),
+    )
+    assert (beta.shared, beta.used_this_week, beta.weekly_capacity) == (0, 0, 3)
+    assert figures.referral_answer_time == alpha.answer_time
+    cells = {tuple(row.split(",")[4:7]): row.split(",")[7] for row in figures_csv(figures).splitlines()[1:]}
+    assert cells[("referrals", "alpha", "declined")] == "<5"
+    assert cells[("referrals", "alpha", "answer_median_seconds")] == "900"

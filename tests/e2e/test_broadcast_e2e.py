@@ -8,7 +8,9 @@ ones about /stop and about people-first go through the real conversation.
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import io
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,3 +335,31 @@ async def test_a_killed_bot_resumes_without_losing_anyone(server: FakeBotAPI, bo
     duplicates = sum(got(p, "Resiste.") for p in crowd) - len(crowd)
     assert duplicates <= 16 + 6, f"{duplicates} sent twice: more than were in flight at the kill"
     assert server.stats.rate_limited == 0
+
+
+async def test_the_insights_count_deliveries_blocks_opt_outs_and_returns(campaign: Campaign) -> None:
+    """Twelve people, five of whom blocked the bot; five others say /stop and then /subscribe: the admin's
+    /stats_csv has the broadcast as 12 recipients, 7 delivered, 5 blocked, and five opt-outs and five returns."""
+    reachable = [await campaign.seed("en") for _ in range(7)]
+    blocked = [await campaign.seed("en") for _ in range(5)]
+    for person in blocked:
+        person.block_bot()
+    for person in reachable[:5]:
+        await person.send("/stop")
+        await person.wait_for(lambda m: "/subscribe" in m.text)
+        await person.send("/subscribe")
+        await person.wait_for(lambda m: "/stop" in m.text)
+    report = await campaign.send_now({"en": "News for everyone."})
+    assert "Recipients: 12\nSent: 7" in report.text
+
+    await campaign.admin.send("/stats_csv 7d")
+    sent = await campaign.admin.wait_for(lambda m: m.document is not None and m.document.file_name.endswith(".csv"))
+    assert sent.document is not None
+    rows = list(csv.reader(io.StringIO(sent.document.content.decode())))
+    broadcasts = {r[6]: r[7] for r in rows if r[4] == "broadcasts"}
+    assert broadcasts == {"recipients": "12", "delivered": "7", "blocked": "5", "failed": "0"}
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    cells = {(r[4], r[5]): r[7] for r in rows}
+    assert cells[("stopped", today)] == "5"
+    assert cells[("resubscribed", today)] == "5"
+    assert not any(str(p.id) in ",".join(r) for p in [*reachable, *blocked] for r in rows)
