@@ -60,7 +60,8 @@ class WeeklyDigest:
         figures = await self.insights.figures("7d", "")
         text = "\n\n".join((self.tr.text(self.language, T.STATS_DIGEST), summary(figures, self.tr, self.language)))
         async with self.store.writing() as conn:
-            # Checked again inside the write: another worker that led a moment ago may have posted meanwhile.
+            # Checked again inside the write: another worker that led a moment ago may have posted meanwhile. Two
+            # writes racing past this check both insert the key: the primary key lets one of them commit.
             if (await conn.execute(_posted_week)).scalar_one_or_none() == week:
                 return False
             await conn.execute(delete(deployment).where(deployment.c.key == KEY))
