@@ -20,6 +20,7 @@ from bot.intents import ChooseLanguage, Intent, Typed, command_intent
 from bot.outgoing import Button, Reply
 from bot.programs import Programs
 from bot.storage import MemoryStore
+from flows.engine import OptionView
 from flows.loader import Program
 from flows.replies import Vocabulary
 from flows.verdict import Reason, Verdict, evaluate
@@ -150,7 +151,10 @@ class Sandbox:
             question = questionnaire.question(question_id)
             option_id = session.answers.get(question_id, "")
             option = question.option(option_id)
-            answer = self.tr.text(lang, option.text) if option is not None else option_id
+            if option is None:  # an answer the questionnaire no longer offers: its id is all there is
+                answer = option_id
+            else:
+                answer = self.conversation.render.option_label(lang, OptionView(option.id, option.text, option.date))
             shown.append(AnswerShown(self.tr.text(lang, question.text), answer))
         return shown
 
@@ -163,7 +167,7 @@ class Sandbox:
         verdict: Verdict = evaluate(self.program, participant.session.answers)
 
         def reasons(found: tuple[Reason, ...]) -> tuple[tuple[str, str], ...]:
-            return tuple((r.rule_id, self.tr.text(lang, r.text)) for r in found)
+            return tuple((r.rule_id, self.tr.text(lang, r.text, date=r.date)) for r in found)
 
         return Decision(
             self.tr.text(lang, f"result.label.{verdict.outcome}"),
