@@ -21,6 +21,7 @@ from bot.storage.referrals import Referrals
 from bot.storage.tables import stats, web_links
 from bot.storage.tickets import Tickets
 from bot.web import app as web_console
+from bot.web.catalogs import review
 from bot.web.links import SignInLinks, WebCommand, digest
 from bot.web.preview import Sandboxes
 from bot.web.session import COOKIE
@@ -189,3 +190,23 @@ async def test_web_gives_an_admin_a_protected_one_time_link(core: Core, store: S
     token = message.text.rsplit("https://c.example/login/", 1)[1]
     assert await links.consume(token)
     assert not await links.consume(token)
+
+
+def test_texts_review_flags_missing_fuzzy_and_over_long_strings(tmp_path: Path) -> None:
+    """A key missing in one catalog, a fuzzy translation and one over 700 characters are flagged; the rest is not."""
+    long = "a" * 701
+    catalogs = {
+        "es": 'msgid "ok"\nmsgstr "bien"\n\nmsgid "gap"\nmsgstr "hueco"\n\n#, fuzzy\nmsgid "doubt"\nmsgstr "duda"\n',
+        "ht": f'msgid "ok"\nmsgstr "byen"\n\nmsgid "doubt"\nmsgstr "dout"\n\nmsgid "gap"\nmsgstr "{long}"\n',
+        "en": 'msgid "ok"\nmsgstr "fine"\n\nmsgid "doubt"\nmsgstr "doubt"\n',
+    }
+    for lang, text in catalogs.items():
+        folder = tmp_path / lang / "LC_MESSAGES"
+        folder.mkdir(parents=True)
+        (folder / "messages.po").write_text(text, "utf-8")
+    rows = {row.key: row for row in review(tmp_path)}
+    assert not rows["ok"].flagged
+    assert rows["doubt"].cells["es"].fuzzy
+    assert not rows["doubt"].cells["ht"].flagged
+    assert rows["gap"].cells["en"].missing
+    assert rows["gap"].cells["ht"].too_long
