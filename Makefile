@@ -7,13 +7,16 @@ BIN    := $(VENV)/bin
 PIP_AUDIT_VERSION ?= 2.10.0
 AUDIT_VENV ?= .venv-audit
 
-.PHONY: run chat check test lint types bench bench-broadcast lock audit clean
+.PHONY: run chat web check test lint types bench bench-broadcast lock audit clean
 
 run: $(VENV)/.runtime  ## install and start the bot (SQLite, long polling)
 	$(BIN)/python -m bot
 
 chat: $(VENV)/.runtime  ## the questionnaire in this terminal, no Telegram
 	$(BIN)/python -m bot chat
+
+web: $(VENV)/.runtime  ## the staff web console on 127.0.0.1:8081 (prints a one-time sign-in link)
+	$(BIN)/python -m bot web
 
 check: lint types test  ## everything CI runs
 

@@ -1,5 +1,6 @@
-"""Command line: `python -m bot` runs the Telegram bot; `chat` runs the questionnaire in a terminal;
-`check` validates the data files and catalogs; `orgs`, `referrals` and `stats` import and export files."""
+"""Command line: `python -m bot` runs the Telegram bot; `chat` runs the questionnaire in a terminal; `web` serves
+the staff console; `check` validates the data files and catalogs; `orgs`, `referrals` and `stats` import and export
+files."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--webhook", action="store_true", help="serve Telegram's webhook (WEBHOOK_URL and more)")
     chat = commands.add_parser("chat", help="answer the questionnaire in this terminal")
     chat.add_argument("--lang", choices=LANGUAGES, help="skip the language picker")
+    web = commands.add_parser("web", help="serve the web console for staff (preview, insights, texts)")
+    web.add_argument("--listen", help="host:port (default: WEB_LISTEN, else 127.0.0.1:8081)")
     commands.add_parser("check", help="validate the program data and the catalogs, then exit")
     orgs = commands.add_parser("orgs", help="import or export the organisation directory (YAML or CSV)")
     orgs.add_argument("action", choices=["import", "export"])
@@ -60,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         return directory_cli.export_referrals(settings, args.file)
     if args.command == "stats":
         return directory_cli.export_stats(settings, args.file, args.period, args.program)
+    if args.command == "web":
+        from bot.web.standalone import run_console
+
+        return asyncio.run(run_console(settings, args.listen))
     if args.command == "chat":
         core = load_core(settings)
         conversation = conversation_for(core, MemoryStore(), settings)

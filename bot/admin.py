@@ -19,12 +19,13 @@ from bot.outgoing import Attachment, Outgoing, Reply
 from bot.storage.referrals import Referral, Referrals, Status, iso_week
 from bot.storage.tickets import Role, Tickets
 from bot.texts import T
+from bot.web.links import WebCommand
 from flows.directory import DirectoryError, parse_directory
 from flows.plaintext import guard_cell
 
 COMMANDS = (
     "orgs", "org_pause", "org_resume", "org_capacity", "org_set", "referrals", "referrals_csv", "grant", "revoke",
-    "broadcast", "broadcasts", "cancel", "program", "stats", "stats_csv",
+    "broadcast", "broadcasts", "cancel", "program", "stats", "stats_csv", "web",
 )  # fmt: skip
 #: The commands the broadcast composer (bot.compose) and the program switch (bot.switch) answer, not `Admin.handle`.
 ROUTED_COMMANDS = ("broadcast", "broadcasts", "cancel", "program")
@@ -57,7 +58,9 @@ class Admin:
         admins: frozenset[int],
         tickets: Tickets,
         insights: Insights | None = None,
+        web: WebCommand | None = None,
     ) -> None:
+        self.web = web
         self.referrals = referrals
         self.tickets = tickets
         self.insights = insights
@@ -91,6 +94,9 @@ class Admin:
                 return self._say(self._referral_lines(lang, await self.referrals.listing(statuses)))
             case (("stats" | "stats_csv"), args) if self.insights is not None:
                 return await self._stats(lang, command.name, args)
+            case "web", () if self.web is not None:
+                url, minutes = await self.web.link()
+                return Reply((Outgoing(self.tr.text(lang, T.WEB_LINK, url=url, minutes=minutes), protect=True),))
             case "referrals_csv", ():
                 content = referrals_csv(await self.referrals.listing()).encode()
                 name = f"referrals-{now:%Y%m%d}.csv"

@@ -63,6 +63,8 @@ from bot.telegram.pacing import ChatPace, Pacer, PaceSends
 from bot.telegram.sender import TelegramSender, TelegramStaffApi, broadcast_sender
 from bot.telegram.session import LeanSession
 from bot.texts import T, transport_keys
+from bot.web import app as web_console
+from bot.web.links import SignInLinks, WebCommand, console_url
 from flows.loader import PROGRAMS_DIR, Program, available_programs, load_program
 from flows.replies import Vocabulary
 
@@ -274,7 +276,8 @@ def build_services(
     tickets = Tickets(store)
     connector = Connector(referrals, store, core.translator, core.programs, sender, utc_now, settings.default_language)
     insights = Insights(store.engine, utc_now, core.programs)
-    admin = Admin(referrals, core.translator, utc_now, settings.admin_ids, tickets, insights)
+    web = WebCommand(SignInLinks(store, utc_now), web_base_url(settings))
+    admin = Admin(referrals, core.translator, utc_now, settings.admin_ids, tickets, insights, web)
     broadcasts = Broadcasts(store)
     broadcaster = Broadcaster(
         broadcasts,
@@ -465,6 +468,11 @@ async def serve(
             runner = await ops.serve(settings.ops_listen, metrics.registry, checks)
             resources.push_async_callback(runner.cleanup)
             log.info("operations endpoints served", extra={"listen": settings.ops_listen})
+        if settings.web_listen:
+            console = web_console_for(settings, core, store)
+            console_runner = await web_console.start(console, settings.web_listen)
+            resources.push_async_callback(console_runner.cleanup)
+            log.info("web console served", extra={"listen": settings.web_listen})
         if stop is not None and not webhook:
             _in_background(resources, _stop_when(stop, dispatcher))
         resources.push_async_callback(services.handling.finish)  # first of all: they use everything above
@@ -482,6 +490,26 @@ async def serve(
                 close_bot_session=False,
             )
     return 0
+
+
+def web_base_url(settings: Settings) -> str:
+    return console_url(settings.web_public_url, settings.web_listen, web_console.DEFAULT_LISTEN)
+
+
+def web_console_for(settings: Settings, core: Core, store: SqlStore) -> web_console.Console:
+    """The web console on the bot's store (sign-in links, insights); its preview never touches the store."""
+    secret = settings.web_secret.get_secret_value() if settings.web_secret else None
+    return web_console.console_for(
+        core.programs,
+        core.translator,
+        core.vocabulary,
+        utc_now,
+        links=SignInLinks(store, utc_now),
+        insights=Insights(store.engine, utc_now, core.programs),
+        secret=secret,
+        secure=web_base_url(settings).startswith("https://"),
+        default_ui=settings.staff_language,
+    )
 
 
 @dataclass

@@ -41,6 +41,14 @@ class Settings(BaseSettings):
     #: Where /healthz, /readyz and /metrics get their own web server ("127.0.0.1:9090"); empty: none of their own
     #: (in webhook mode they are on the webhook server too). Keep it off the public internet.
     ops_listen: str | None = None
+    #: The web console (bot/web: preview, insights, texts) served beside the bot on this address
+    #: ("127.0.0.1:8081"); empty: not served by the bot (`python -m bot web` serves it on its own).
+    web_listen: str | None = None
+    #: The console's address as staff's browsers reach it (the /web sign-in links start with it); empty:
+    #: http://WEB_LISTEN (or http://127.0.0.1:8081).
+    web_public_url: str | None = None
+    #: Key that signs the console's session cookies; empty: a new one each start (everyone signs in again).
+    web_secret: SecretStr | None = None
     log_level: str = "INFO"
     #: Secret for hashing user ids in logs; set it to follow one person's lines across restarts.
     log_id_secret: SecretStr | None = None

@@ -241,6 +241,7 @@ class T(StrEnum):
     STATS_NOTHING = "stats.nothing"
     STATS_CSV_CAPTION = "stats.csv_caption"
     STATS_USAGE = "stats.usage"
+    WEB_LINK = "web.link"
     STATS_UNIT_MINUTES = "stats.unit.minutes"
     STATS_UNIT_HOURS = "stats.unit.hours"
     STATS_UNIT_DAYS = "stats.unit.days"

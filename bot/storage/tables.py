@@ -261,3 +261,14 @@ stats = Table(
     Column("location", String(32), primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+# One-time sign-in links to the web console (bot.web.links): only the SHA-256 of the token is kept, so a copy of
+# the database signs nobody in. A link is used at most once (`used_at`) and not after `expires_at`.
+web_links = Table(
+    "web_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
