@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PIP_AUDIT_VERSION ?= 2.10.0
 AUDIT_VENV ?= .venv-audit
 
-.PHONY: run chat web check test lint types bench bench-broadcast lock audit clean
+.PHONY: run chat web check test browser lint types bench bench-broadcast lock audit clean
 
 run: $(VENV)/.runtime  ## install and start the bot (SQLite, long polling)
 	$(BIN)/python -m bot
@@ -20,8 +20,20 @@ web: $(VENV)/.runtime  ## the staff web console on 127.0.0.1:8081 (prints a one-
 
 check: lint types test  ## everything CI runs
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev browser
 	$(BIN)/python -m pytest
+
+# The web console's browser tests (tests/browser) drive Debian's Chromium through chromedriver: installed here when
+# missing and this is root on Debian; anywhere else they skip, saying why.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null \
+	      || echo "Chromium could not be installed: the browser tests will skip"; \
+	  else \
+	    echo "No chromium/chromedriver (apt-get install chromium chromium-driver): the browser tests will skip"; \
+	  fi; \
+	fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check bot flows tests scripts

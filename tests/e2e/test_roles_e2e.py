@@ -75,7 +75,7 @@ PEOPLE_COMMANDS = (
 ADMIN_COMMANDS = (
     "/orgs", "/org_pause alpha", "/org_resume closed", "/org_capacity alpha 0", "/referrals", "/referrals pending",
     "/referrals_csv", "/grant volunteer {me}", "/grant advisor {me}", "/revoke {volunteer}", "/broadcast",
-    "/broadcasts", "/cancel", "/program",
+    "/broadcasts", "/cancel", "/program", "/stats all", "/stats_csv 7d", "/web",
     "/org_set\nid: alpha\nname: Alfa Ejemplo (ficticia)\noffers: [find_supporter]\nlanguages: [en]\n"  # me a member
     "nationalities: [any]\nregions: [any]\nintake_chat_id: {alpha}\nmembers: [{me}]\nweekly_capacity: 10",
 )  # fmt: skip
