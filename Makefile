@@ -28,7 +28,7 @@ test: $(VENV)/.dev browser
 browser:
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null \
+	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null \
 	      || echo "Chromium could not be installed: the browser tests will skip"; \
 	  else \
 	    echo "No chromium/chromedriver (apt-get install chromium chromium-driver): the browser tests will skip"; \

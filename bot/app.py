@@ -470,9 +470,15 @@ async def serve(
             log.info("operations endpoints served", extra={"listen": settings.ops_listen})
         if settings.web_listen:
             console = web_console_for(settings, core, store)
-            console_runner = await web_console.start(console, settings.web_listen)
-            resources.push_async_callback(console_runner.cleanup)
-            log.info("web console served", extra={"listen": settings.web_listen})
+            try:
+                console_runner = await web_console.start(console, settings.web_listen)
+            except OSError:
+                # Several workers with one WEB_LISTEN: the first to start serves the console (its sandboxes and
+                # cookie key live in that process); the others go on without it.
+                log.warning("web console not served here: its address is taken", extra={"listen": settings.web_listen})
+            else:
+                resources.push_async_callback(console_runner.cleanup)
+                log.info("web console served", extra={"listen": settings.web_listen})
         if stop is not None and not webhook:
             _in_background(resources, _stop_when(stop, dispatcher))
         resources.push_async_callback(services.handling.finish)  # first of all: they use everything above

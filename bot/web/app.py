@@ -351,5 +351,9 @@ async def start(console: Console, listen: str) -> web.AppRunner:
     host, _, port = listen.rpartition(":")
     runner = web.AppRunner(build_app(console), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    try:
+        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+    except BaseException:
+        await runner.cleanup()
+        raise
     return runner

@@ -68,3 +68,23 @@ async def test_an_admins_web_link_signs_in_to_the_insights_once(bot_with_console
         assert "Accepted the notice: 5 people · got a result: 5" in insights
         async with browser.post(f"{base}/login", data={"token": token, "csrf": csrf.group(1)}) as response:
             assert response.status == 403
+
+
+async def test_a_taken_console_address_leaves_the_bot_answering(server: FakeBotAPI, core: Core, tmp_path: Path) -> None:
+    """A second worker with the same WEB_LISTEN (here: the port held by someone else) still serves people."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        host, port = taken.getsockname()
+        changes = {"web_listen": f"{host}:{port}"}
+        settings = settings_for(server, tmp_path / "puente.db").model_copy(update=changes)
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(settings, core, handle_signals=False, stop=stop))
+        try:
+            person = server.user(language_code="es")
+            await person.send("/start")
+            assert (await person.wait_for(lambda m: bool(m.buttons))).buttons
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=10)
+        assert not task.result()
