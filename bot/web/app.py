@@ -21,6 +21,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from bot.figures import Figures
 from bot.i18n import LANGUAGES, Translator
 from bot.insights import PERIODS, Insights, figures_csv, summary
 from bot.programs import Programs
@@ -221,24 +222,29 @@ def _staff_only(request: web.Request) -> web.StreamResponse | None:
     return _see("/signin")
 
 
-def _period_and_program(request: web.Request, insights: Insights) -> tuple[str, str]:
+async def _figures(request: web.Request) -> Figures | web.StreamResponse:
+    """The figures of the period and program the page asks for (30 days, every program when it asks for none or
+    for one that does not exist); a redirect to sign in, or 503 without a database, instead."""
+    insights = request.app[CONSOLE].insights
+    if (refused := _staff_only(request)) is not None:
+        return refused
+    if insights is None:
+        return web.Response(text="Insights need the database.", status=503)
     period = request.query.get("period", "30d")
     program = request.query.get("program", "")
     if period not in PERIODS:
         period = "30d"
     if program and program not in insights.programs():
         program = ""
-    return period, program
+    return await insights.figures(period, program)
 
 
 async def _insights(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
-    if (refused := _staff_only(request)) is not None:
-        return refused
-    if console.insights is None:
-        return web.Response(text="Insights need the database.", status=503)
-    period, program = _period_and_program(request, console.insights)
-    figures = await console.insights.figures(period, program)
+    figures = await _figures(request)
+    if not isinstance(figures, Figures):
+        return figures
+    assert console.insights is not None
     lang = console.ui(request)
     # matplotlib only here (it weighs some 30 MB), drawing off the event loop as /stats does.
     from bot.charts import charts
@@ -251,22 +257,18 @@ async def _insights(request: web.Request) -> web.StreamResponse:
         summary=summary(figures, console.translator, lang),
         charts=pictures,
         periods=list(PERIODS),
-        period=period,
-        program=program,
+        period=figures.period.name,
+        program=figures.program,
         programs=console.insights.programs(),
         period_name=lambda name: console.translator.text(lang, f"stats.period.{name}"),
     )
 
 
 async def _insights_csv(request: web.Request) -> web.StreamResponse:
-    console = request.app[CONSOLE]
-    if (refused := _staff_only(request)) is not None:
-        return refused
-    if console.insights is None:
-        return web.Response(text="Insights need the database.", status=503)
-    period, program = _period_and_program(request, console.insights)
-    figures = await console.insights.figures(period, program)
-    name = f"puente-stats-{period}-{figures.period.until:%Y%m%d}.csv"
+    figures = await _figures(request)
+    if not isinstance(figures, Figures):
+        return figures
+    name = f"puente-stats-{figures.period.name}-{figures.period.until:%Y%m%d}.csv"
     return web.Response(
         text=figures_csv(figures),
         content_type="text/csv",
