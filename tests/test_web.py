@@ -23,7 +23,7 @@ from bot.storage.tickets import Tickets
 from bot.web import app as web_console
 from bot.web.catalogs import review
 from bot.web.links import SignInLinks, WebCommand, digest
-from bot.web.preview import Sandboxes
+from bot.web.preview import MAX_LINES, Sandboxes
 from bot.web.session import COOKIE
 
 
@@ -167,6 +167,17 @@ async def test_sandboxes_are_bounded_and_idle_ones_expire(core: Core) -> None:
     ticks[0] = 61.0
     assert boxes.get("a") is None
     assert len(boxes) == 0
+
+
+async def test_a_sandbox_keeps_the_latest_lines_only(core: Core) -> None:
+    """Someone typing on and on fills no memory: the chat keeps its latest MAX_LINES bubbles, the last one live."""
+    boxes = Sandboxes(core.programs, core.translator, core.vocabulary, Clock())
+    sandbox = await boxes.open("a", "venezuela-2022", "en")
+    for n in range(MAX_LINES):
+        await sandbox.type(f"answer {n}")
+    assert len(sandbox.lines) == MAX_LINES
+    assert any(line.text == f"answer {MAX_LINES - 1}" for line in sandbox.lines[-3:])
+    assert not any(line.text == "answer 0" for line in sandbox.lines)
 
 
 async def test_web_gives_an_admin_a_protected_one_time_link(core: Core, store: SqlStore) -> None:

@@ -27,6 +27,8 @@ from flows.verdict import Reason, Verdict, evaluate
 
 #: The one person of every sandbox: ids mean nothing in a store of one.
 PERSON = Person(user_id=1, chat_id=1)
+#: Bubbles a sandbox keeps (the oldest go first): a whole questionnaire, several times over, and a bounded page.
+MAX_LINES = 400
 
 
 @dataclass
@@ -132,6 +134,7 @@ class Sandbox:
                     shown.append((len(self.buttons) - 1, button.label))
                 rows.append(shown)
             self.lines.append(Line("bot", text, rows, live=bool(rows)))
+        del self.lines[:-MAX_LINES]
 
     async def language_now(self) -> str:
         participant = await self.store.load(PERSON.user_id)
