@@ -613,14 +613,19 @@ async def _serve_webhook(
             max_connections=settings.webhook_max_connections,
         )
         log.info("webhook set", extra={"listen": settings.webhook_listen})
-        stopped = stop or asyncio.Event()
-        if handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stopped.set)
-        await stopped.wait()
+        await until_stopped(stop, handle_signals=handle_signals)
     finally:
         await runner.cleanup()
+
+
+async def until_stopped(stop: asyncio.Event | None, *, handle_signals: bool) -> None:
+    """Wait until `stop` is set or, with `handle_signals`, SIGINT or SIGTERM arrives."""
+    stopped = stop or asyncio.Event()
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopped.set)
+    await stopped.wait()
 
 
 def _settle_heap() -> None:

@@ -101,8 +101,14 @@ def app(registry: CollectorRegistry, checks: Mapping[str, Check]) -> web.Applica
 
 async def serve(listen: str, registry: CollectorRegistry, checks: Mapping[str, Check]) -> web.AppRunner:
     """Serve the endpoints on `listen` ("host:port"; port 0 picks a free one). Call `cleanup()` on the result."""
+    return await serve_on(app(registry, checks), listen)
+
+
+async def serve_on(served: web.Application, listen: str) -> web.AppRunner:
+    """Serve `served` on `listen` ("host:port", no host: 127.0.0.1), without an access log; a failed bind cleans
+    up and raises. Call `cleanup()` on the result."""
     host, _, port = listen.rpartition(":")
-    runner = web.AppRunner(app(registry, checks), access_log=None)
+    runner = web.AppRunner(served, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()

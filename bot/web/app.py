@@ -21,6 +21,7 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from bot import ops
 from bot.figures import Figures
 from bot.i18n import LANGUAGES, Translator
 from bot.insights import PERIODS, Insights, figures_csv, summary
@@ -350,12 +351,4 @@ def console_for(
 
 async def start(console: Console, listen: str) -> web.AppRunner:
     """Serve the console on `listen` ("127.0.0.1:8081"); the caller cleans up the runner."""
-    host, _, port = listen.rpartition(":")
-    runner = web.AppRunner(build_app(console), access_log=None)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
+    return await ops.serve_on(build_app(console), listen)

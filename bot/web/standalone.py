@@ -7,11 +7,10 @@ the bot with /web when both use the same database.
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
 from bot import logs
-from bot.app import load_core, utc_now, web_base_url, web_console_for
+from bot.app import load_core, until_stopped, utc_now, web_base_url, web_console_for
 from bot.config import Settings
 from bot.storage import open_store
 from bot.web import app as web_console
@@ -35,12 +34,7 @@ async def run_console(settings: Settings, listen: str | None, *, stop: asyncio.E
             token = await SignInLinks(store, utc_now).issue()
             print(f"Puente web console on http://{address}/preview", flush=True)
             print(f"Sign in once (within 10 minutes) with: {base}/login/{token}", flush=True)
-            stopped = stop or asyncio.Event()
-            if stop is None:
-                loop = asyncio.get_running_loop()
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    loop.add_signal_handler(sig, stopped.set)
-            await stopped.wait()
+            await until_stopped(stop, handle_signals=stop is None)
         finally:
             await runner.cleanup()
     finally:
