@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from bot.admin import Admin, parse_command
@@ -99,6 +100,11 @@ async def test_cookie_is_signed_httponly_and_strict(client: TestClient) -> None:
     assert "HttpOnly" in header
     assert "SameSite=Strict" in header
     client.session.cookie_jar.update_cookies({COOKIE: "eyJzaWQiOiJ4Iiwic3RhZmYiOnRydWV9.forged.sig"})
+    response = await client.get("/insights", allow_redirects=False)
+    assert (response.status, response.headers["Location"]) == (303, "/signin")
+    # Well formed, claiming a signed-in session, but signed with another key.
+    other_key = URLSafeTimedSerializer("another key", salt="puente-console-session")
+    client.session.cookie_jar.update_cookies({COOKIE: other_key.dumps({"sid": "x", "staff": True})})
     response = await client.get("/insights", allow_redirects=False)
     assert (response.status, response.headers["Location"]) == (303, "/signin")
 
