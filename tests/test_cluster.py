@@ -17,6 +17,8 @@ from redis.exceptions import RedisError
 from bot.cluster import Leader, SharedChatPace, SharedPacer, SharedTurns, TurnUnavailable, connect, key_prefix
 from bot.telegram.pacing import Lane
 
+Workers = Callable[[], Awaitable[Redis]]  # makes a connected client of its own, as each worker process has one
+
 REDIS_URL = os.environ.get("PUENTE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -37,12 +39,14 @@ async def prefix() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def workers() -> AsyncIterator[Callable[[], Redis]]:
-    """A new Redis client per call, as each worker process has its own; all closed at the end."""
+async def workers() -> AsyncIterator[Workers]:
+    """A new Redis client per call, as each worker process has its own, already connected (a running worker's
+    client is: what the tests time is the coordination, not a first connection); all closed at the end."""
     clients: list[Redis] = []
 
-    def client() -> Redis:
+    async def client() -> Redis:
         clients.append(connect(REDIS_URL))
+        await clients[-1].ping()
         return clients[-1]
 
     yield client
@@ -80,8 +84,8 @@ class _Overlap:
         return run
 
 
-async def test_one_persons_updates_take_turns_across_workers(prefix: str, workers: Callable[[], Redis]) -> None:
-    first, second = SharedTurns(workers(), prefix), SharedTurns(workers(), prefix)
+async def test_one_persons_updates_take_turns_across_workers(prefix: str, workers: Workers) -> None:
+    first, second = SharedTurns(await workers(), prefix), SharedTurns(await workers(), prefix)
     same = _Overlap()
     results = await asyncio.gather(
         *(turns.run(42, same.work(f"{i}", 0.05)) for i, turns in enumerate([first, second, first, second]))
@@ -94,18 +98,16 @@ async def test_one_persons_updates_take_turns_across_workers(prefix: str, worker
     assert others.most == 2
 
 
-async def test_a_dead_workers_turn_is_free_once_its_lease_ends(prefix: str, workers: Callable[[], Redis]) -> None:
-    dead = workers().lock(f"{prefix}turn:42", timeout=0.5)
+async def test_a_dead_workers_turn_is_free_once_its_lease_ends(prefix: str, workers: Workers) -> None:
+    dead = (await workers()).lock(f"{prefix}turn:42", timeout=0.5)
     assert await dead.acquire()  # and never released: the process was killed
     started = time.monotonic()
-    assert await SharedTurns(workers(), prefix).run(42, lambda: asyncio.sleep(0, "handled")) == "handled"
+    assert await SharedTurns(await workers(), prefix).run(42, lambda: asyncio.sleep(0, "handled")) == "handled"
     assert time.monotonic() - started >= 0.4
 
 
-async def test_an_update_that_cannot_get_the_turn_fails_to_come_again(
-    prefix: str, workers: Callable[[], Redis]
-) -> None:
-    busy = workers().lock(f"{prefix}turn:42", timeout=30)
+async def test_an_update_that_cannot_get_the_turn_fails_to_come_again(prefix: str, workers: Workers) -> None:
+    busy = (await workers()).lock(f"{prefix}turn:42", timeout=30)
     assert await busy.acquire()
     ran: list[int] = []
 
@@ -113,12 +115,12 @@ async def test_an_update_that_cannot_get_the_turn_fails_to_come_again(
         ran.append(1)
 
     with pytest.raises(TurnUnavailable):
-        await SharedTurns(workers(), prefix, wait=0.3).run(42, work)
+        await SharedTurns(await workers(), prefix, wait=0.3).run(42, work)
     assert ran == []
 
 
-async def test_a_long_update_keeps_its_turn_past_the_lease(prefix: str, workers: Callable[[], Redis]) -> None:
-    first, second = SharedTurns(workers(), prefix, lease=0.3), SharedTurns(workers(), prefix, lease=0.3)
+async def test_a_long_update_keeps_its_turn_past_the_lease(prefix: str, workers: Workers) -> None:
+    first, second = SharedTurns(await workers(), prefix, lease=0.3), SharedTurns(await workers(), prefix, lease=0.3)
     same = _Overlap()
     slow = asyncio.create_task(first.run(7, same.work("slow", 1.0)))
     await until(lambda: same.now == 1)
@@ -134,8 +136,8 @@ def _tightest_span(times: list[float], sends: int) -> float:
     return min(later - first for first, later in zip(times, times[sends - 1 :], strict=False))
 
 
-async def test_workers_share_one_send_rate(prefix: str, workers: Callable[[], Redis]) -> None:
-    pacers = [SharedPacer(workers(), prefix, "free", rate=20) for _ in range(3)]
+async def test_workers_share_one_send_rate(prefix: str, workers: Workers) -> None:
+    pacers = [SharedPacer(await workers(), prefix, "free", rate=20) for _ in range(3)]
     sent: list[float] = []
 
     async def send(pacer: SharedPacer, lane: Lane) -> None:
@@ -150,9 +152,9 @@ async def test_workers_share_one_send_rate(prefix: str, workers: Callable[[], Re
     assert 2.2 <= took <= 3.5  # 50 slots at 20 a second, the first at once: neither faster nor much slower
 
 
-async def test_replies_go_before_a_broadcast_on_another_worker(prefix: str, workers: Callable[[], Redis]) -> None:
-    broadcasting = SharedPacer(workers(), prefix, "free", rate=10)
-    replying = SharedPacer(workers(), prefix, "free", rate=10)
+async def test_replies_go_before_a_broadcast_on_another_worker(prefix: str, workers: Workers) -> None:
+    broadcasting = SharedPacer(await workers(), prefix, "free", rate=10)
+    replying = SharedPacer(await workers(), prefix, "free", rate=10)
     bulk = [asyncio.create_task(broadcasting.slot(Lane.BULK)) for _ in range(30)]
     await asyncio.sleep(0.3)  # the broadcast is under way
     waits = []
@@ -167,8 +169,11 @@ async def test_replies_go_before_a_broadcast_on_another_worker(prefix: str, work
     await asyncio.gather(*bulk, return_exceptions=True)
 
 
-async def test_a_429_on_one_worker_holds_every_workers_broadcasts(prefix: str, workers: Callable[[], Redis]) -> None:
-    told, other = SharedPacer(workers(), prefix, "free", rate=30), SharedPacer(workers(), prefix, "free", rate=30)
+async def test_a_429_on_one_worker_holds_every_workers_broadcasts(prefix: str, workers: Workers) -> None:
+    told, other = (
+        SharedPacer(await workers(), prefix, "free", rate=30),
+        SharedPacer(await workers(), prefix, "free", rate=30),
+    )
     told.hold(0.6)
     await until(lambda: not told._holds)  # shared with Redis
     started = time.monotonic()
@@ -178,10 +183,8 @@ async def test_a_429_on_one_worker_holds_every_workers_broadcasts(prefix: str, w
     assert time.monotonic() - started >= 0.5
 
 
-async def test_one_chats_pace_holds_across_workers(prefix: str, workers: Callable[[], Redis]) -> None:
-    clients = [workers() for _ in range(2)]
-    await asyncio.gather(*(client.ping() for client in clients))  # connected: what is timed is the pace alone
-    paces = [SharedChatPace(client, prefix, rate=5, burst=3) for client in clients]
+async def test_one_chats_pace_holds_across_workers(prefix: str, workers: Workers) -> None:
+    paces = [SharedChatPace(await workers(), prefix, rate=5, burst=3) for _ in range(2)]
     began: list[float] = []
 
     async def call(i: int) -> None:
@@ -199,9 +202,7 @@ async def test_one_chats_pace_holds_across_workers(prefix: str, workers: Callabl
         assert time.monotonic() - asked < 0.15
 
 
-async def test_scheduled_jobs_run_in_one_worker_and_move_when_it_dies(
-    prefix: str, workers: Callable[[], Redis]
-) -> None:
+async def test_scheduled_jobs_run_in_one_worker_and_move_when_it_dies(prefix: str, workers: Workers) -> None:
     running: list[int] = []
     most = 0
 
@@ -217,7 +218,7 @@ async def test_scheduled_jobs_run_in_one_worker_and_move_when_it_dies(
 
         return run
 
-    leaders = [Leader(workers(), prefix, lease=0.6, renew_every=0.2) for _ in range(3)]
+    leaders = [Leader(await workers(), prefix, lease=0.6, renew_every=0.2) for _ in range(3)]
     tasks = [asyncio.create_task(leader.run(duties(i))) for i, leader in enumerate(leaders)]
     await until(lambda: len(running) == 1)
     await asyncio.sleep(1.0)  # several renewals: still one
@@ -236,7 +237,7 @@ async def test_scheduled_jobs_run_in_one_worker_and_move_when_it_dies(
     assert running == []
 
 
-async def test_a_leader_that_loses_its_lease_stops_its_duties(prefix: str, workers: Callable[[], Redis]) -> None:
+async def test_a_leader_that_loses_its_lease_stops_its_duties(prefix: str, workers: Workers) -> None:
     running = asyncio.Event()
     stopped = asyncio.Event()
 
@@ -247,7 +248,7 @@ async def test_a_leader_that_loses_its_lease_stops_its_duties(prefix: str, worke
         finally:
             stopped.set()
 
-    redis = workers()
+    redis = await workers()
     task = asyncio.create_task(Leader(redis, prefix, lease=0.6, renew_every=0.2).run(duties))
     await asyncio.wait_for(running.wait(), 3)
     await redis.set(f"{prefix}leader", "someone else")  # as if the lease had lapsed and another worker took it
@@ -256,8 +257,8 @@ async def test_a_leader_that_loses_its_lease_stops_its_duties(prefix: str, worke
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_a_dead_leaders_lease_is_taken_over_when_it_expires(prefix: str, workers: Callable[[], Redis]) -> None:
-    dead = workers().lock(f"{prefix}leader", timeout=0.8)
+async def test_a_dead_leaders_lease_is_taken_over_when_it_expires(prefix: str, workers: Workers) -> None:
+    dead = (await workers()).lock(f"{prefix}leader", timeout=0.8)
     assert await dead.acquire()
     running = asyncio.Event()
 
@@ -266,7 +267,7 @@ async def test_a_dead_leaders_lease_is_taken_over_when_it_expires(prefix: str, w
         await asyncio.Event().wait()
 
     started = time.monotonic()
-    task = asyncio.create_task(Leader(workers(), prefix, lease=0.6, renew_every=0.2).run(duties))
+    task = asyncio.create_task(Leader(await workers(), prefix, lease=0.6, renew_every=0.2).run(duties))
     await asyncio.wait_for(running.wait(), 3)
     assert time.monotonic() - started >= 0.7
     task.cancel()
