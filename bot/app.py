@@ -438,7 +438,7 @@ async def serve(
             await bot.delete_webhook(drop_pending_updates=False)
         menus = CommandMenus(bot, core.translator, store, settings.default_language)
         await menus.register_defaults()
-        sender = TelegramSender(bot, menus)
+        sender = TelegramSender(bot, menus, answers_in_response=webhook)
         plain_bot = make_bot(settings, token, pacing, retry=False, metrics=metrics)
         resources.push_async_callback(plain_bot.session.close)
         in_order = cluster.SharedTurns(redis, prefix) if redis is not None else None

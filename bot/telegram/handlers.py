@@ -15,6 +15,7 @@ from typing import Any
 from aiogram import Bot, F, Router
 from aiogram.enums import ContentType
 from aiogram.exceptions import TelegramAPIError
+from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import (
     CallbackQuery,
     ChatMemberRestricted,
@@ -219,7 +220,7 @@ async def on_button(
     conversation: Conversation,
     sender: TelegramSender,
     handoff: Handoff | None,
-) -> None:
+) -> AnswerCallbackQuery | None:
     intent = unpack(query.data or "")
     if intent is None or isinstance(intent, (Compose, ControlBroadcast, SwitchProgram)):
         # Data this bot never issued (a forged or ancient button), or an admin's button in the hands of someone
@@ -229,12 +230,11 @@ async def on_button(
     waiting_for_staff = handoff is not None and not isinstance(intent, _DURING_HANDOFF)
     if waiting_for_staff and handoff and await handoff.tickets.open_ticket_of(query.from_user.id) is not None:
         busy = await handoff.busy_text(query.from_user.id)
-        await sender.deliver(query.from_user.id, Reply(toast=busy), query=query)
-        return
+        return await sender.deliver(query.from_user.id, Reply(toast=busy), query=query)
     chat_id = query.message.chat.id if query.message else query.from_user.id
     person = person_of(query.from_user, chat_id)
     reply = await conversation.handle(person, intent, update_id=event_update.update_id)
-    await sender.deliver(person.chat_id, reply, query=query)
+    return await sender.deliver(person.chat_id, reply, query=query)
 
 
 async def is_admin_command(message: Message, admin: Admin) -> bool:
@@ -345,7 +345,7 @@ async def on_admin_button(
     switch: ProgramSwitch,
     conversation: Conversation,
     sender: TelegramSender,
-) -> None:
+) -> AnswerCallbackQuery | None:
     intent = unpack(query.data or "")
     lang = await admin_language(query.from_user, conversation)
     log.info("admin button", extra={"user": hashed(query.from_user.id)})
@@ -360,15 +360,13 @@ async def on_admin_button(
                 id=changed.id,
                 state=conversation.tr.text(lang, f"bc.state.{changed.status.value}"),
             )
-        await sender.deliver(query.from_user.id, Reply(toast=toast), query=query)
-        return
+        return await sender.deliver(query.from_user.id, Reply(toast=toast), query=query)
     if isinstance(intent, SwitchProgram):
         reply = await switch.button(query.from_user.id, lang, intent)
-        await sender.deliver(query.from_user.id, reply, query=query)
-        return
+        return await sender.deliver(query.from_user.id, reply, query=query)
     assert isinstance(intent, Compose)
     reply = await composer.button(query.from_user.id, intent)
-    await sender.deliver(query.from_user.id, reply, query=query)
+    return await sender.deliver(query.from_user.id, reply, query=query)
 
 
 def utf16_len(text: str) -> int:
@@ -376,14 +374,16 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-async def on_intake_button(query: CallbackQuery, connector: Connector, sender: TelegramSender) -> None:
+async def on_intake_button(
+    query: CallbackQuery, connector: Connector, sender: TelegramSender
+) -> AnswerCallbackQuery | None:
     """Accept or Decline on a referral card; anything else in a group is not for this bot."""
     intent = unpack(query.data or "")
     if not isinstance(intent, Decide) or not isinstance(query.message, Message):
         log.warning("unexpected button in a group", extra={"user": hashed(query.from_user.id)})
         await query.answer()
-        return
+        return None
     card = query.message.text or ""
     tapped = (query.message.chat.id, query.message.message_id)
     reply = await connector.decide(query.from_user.id, query.from_user.full_name, intent, card, tapped)
-    await sender.deliver(query.message.chat.id, reply, query=query)
+    return await sender.deliver(query.message.chat.id, reply, query=query)

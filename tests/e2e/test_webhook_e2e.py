@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import replace
 
 import aiohttp
 
-from tests.e2e.conftest import BotProcess, kill_9_mid_questionnaire
+from tests.e2e.conftest import BotProcess, answer, begin, kill_9_mid_questionnaire, with_answers
 from tests.fakebotapi import FakeBotAPI
 
 SECRET = "puente-webhook_secret-1"
@@ -36,6 +37,27 @@ async def test_webhook_questionnaire_survives_kill_9(server: FakeBotAPI, bot_pro
         assert (server.webhook.config.url, server.webhook.config.secret_token) == (url, SECRET)
         assert len(server.calls_to("setWebhook")) == 2  # registered again at the restart, never polled
         assert server.calls_to("getUpdates") == []
+    finally:
+        webhook.stop()
+
+
+async def test_each_tap_is_answered_in_the_webhooks_answer(server: FakeBotAPI, bot_process: BotProcess) -> None:
+    """One HTTP call fewer a tap: the button's answer rides on the answer to the POST, and each tap gets one."""
+    webhook, _ = webhook_mode(bot_process)
+    try:
+        await webhook.started(server)
+        user = server.user(language_code="es")
+        await begin(user, "es")  # the language and the privacy notice: two taps
+        for question, option in with_answers()[:3]:
+            await answer(user, question, option)
+        assert "Pregunta 4" in user.last_message.text
+        async with asyncio.timeout(10):
+            while len(user.callback_answers) < 5:  # noqa: ASYNC110 (performed by the fake when the POST is answered)
+                await asyncio.sleep(0.02)
+        assert server.webhook is not None
+        answers = server.calls_to("answerCallbackQuery")
+        assert [call.ok for call in answers] == [True] * 5
+        assert server.webhook.stats.methods_answered == 5  # none of them a request of its own
     finally:
         webhook.stop()
 
