@@ -37,6 +37,7 @@ from bot.digest import WeeklyDigest
 from bot.handoff import Handoff
 from bot.i18n import Translator
 from bot.insights import Insights
+from bot.jobs import stop_if_cancelled
 from bot.metrics import CountCalls, CountUpdates, Metrics, store_depths
 from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
@@ -688,4 +689,5 @@ async def _remind(handoff: Handoff, every: float) -> None:
         try:
             await handoff.remind()
         except Exception:
+            stop_if_cancelled()
             log.exception("reminder round failed")

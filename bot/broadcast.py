@@ -56,6 +56,7 @@ from aiogram.exceptions import (
 from bot import claims
 from bot.i18n import Translator
 from bot.intents import ControlBroadcast
+from bot.jobs import stop_if_cancelled
 from bot.logs import hashed
 from bot.outbox import failure_reason
 from bot.outgoing import Button, Outgoing
@@ -231,9 +232,8 @@ class Broadcaster:
                     continue
                 await self._work_on(job)
                 failures = 0
-            except asyncio.CancelledError:
-                raise
             except Exception:
+                stop_if_cancelled()
                 failures += 1
                 delay = min(self._base_delay * 2**failures, self._max_delay)
                 log.exception("broadcast runner failed", extra={"attempt": failures, "delay": delay})
@@ -440,6 +440,7 @@ class Broadcaster:
                 try:
                     await self.broadcasts.renew(self._current, self.worker_id, self._lease_end())
                 except Exception:  # the database hiccuped: the next round renews, well within the lease
+                    stop_if_cancelled()
                     log.exception("broadcast claims not renewed", extra={"broadcast": self._current})
 
     async def _flush(self) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select
 from bot.hours import DigestTime
 from bot.i18n import Translator
 from bot.insights import Insights, summary
+from bot.jobs import stop_if_cancelled
 from bot.outbox import Outbox
 from bot.storage import SqlStore
 from bot.storage.tables import deployment
@@ -76,6 +77,7 @@ class WeeklyDigest:
             try:
                 await self.post_if_due()
             except Exception:
+                stop_if_cancelled()
                 log.exception("weekly digest failed")
             await asyncio.sleep(every)
 

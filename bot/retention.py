@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.jobs import stop_if_cancelled
 from bot.storage import Erasure, Participant, SqlStore
 from bot.storage.sql import UPDATE_MEMORY
 
@@ -79,5 +80,6 @@ class Retention:
             try:
                 await self.purge()
             except Exception:
+                stop_if_cancelled()
                 log.exception("retention purge failed")
             await asyncio.sleep(every)

@@ -160,6 +160,28 @@ async def test_a_checkpoint_blocked_by_a_reader_is_retried_at_the_next_purge(
     assert path.with_name(path.name + "-wal").stat().st_size == 0
 
 
+async def test_a_purge_cancelled_while_its_checkpoint_waits_stops(store: SqlStore) -> None:
+    """Shutting down while a retention round waits for a reader to let the checkpoint through: the job ends there,
+    rather than turning the cancellation into a failed round and sleeping until the next one (a shutdown that never
+    ended), and the store goes on working."""
+    await setup_directory(store)
+    await build_person(store, GONE, GONE + 1, "Wilmarys")
+    reader = sqlite3.connect(database_file(store), isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM participants").fetchone()
+        await build_person(store, GONE + 2, GONE + 3, "Yorbis")  # frames the reader's snapshot keeps in the WAL
+        job = asyncio.create_task(Retention(store, erasing(store)[1], Clock(NOW), KEEP).run(every=3600))  # type: ignore[arg-type]
+        await asyncio.sleep(0.3)  # in the checkpoint, waiting (up to a second) for the reader
+        job.cancel()
+        await asyncio.wait({job}, timeout=5)
+        assert job.cancelled()
+    finally:
+        reader.close()
+    assert await store.load(GONE + 2) is not None
+    assert await store.checkpoint()
+
+
 async def test_every_connection_zeroes_deletions_and_bounds_the_wal(store: SqlStore) -> None:
     """Every connection the store opens runs with secure_delete on and the WAL size limit set."""
     async with store.engine.connect() as conn:

@@ -463,8 +463,13 @@ class SqlStore:
                 try:
                     checkpointed = await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
                     busy, frames, copied = tuple(checkpointed.one())
-                finally:
-                    await autocommit.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                except BaseException:
+                    # Failed, or cancelled mid-statement (then no statement runs on it any more): the connection
+                    # keeps the short busy_timeout, so it is thrown away rather than pooled, and the error (the
+                    # cancellation above all) goes on as it was.
+                    await conn.invalidate()
+                    raise
+                await autocommit.exec_driver_sql(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         except OperationalError as exc:
             log.warning(
                 "WAL checkpoint failed; tried again at the next erasure or purge", extra={"error": str(exc.orig)}

@@ -1,0 +1,16 @@
+"""What the bot's background jobs (retention, reminders, the digest, broadcasts) share about failing and stopping."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+def stop_if_cancelled() -> None:
+    """Call first in a job loop's `except Exception:`. While the job's task is being cancelled (shutdown, a lost
+    lease), the error caught may be that cancellation turned into another on its way out: SQLAlchemy, cancelled
+    mid-statement, fails the next statement with `PendingRollbackError`. Logging it and sleeping until the next round
+    would swallow the cancellation, and whoever waits for the job (a shutdown) would wait for ever; this raises
+    `CancelledError` instead."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
