@@ -73,8 +73,8 @@ class TelegramSender:
             await self._show(chat_id, reply)
             return None
         if self.answers_in_response:
-            # Telegram performs it on the POST's answer, after the messages; an error there is never seen, as
-            # the answer to a query too old to answer is not (`_answer`).
+            # Telegram performs it once the POST is answered, after the messages. Its outcome is never seen; a
+            # refused answer (a query too old) is only logged in `_answer` either way.
             await self._edit_and_show(chat_id, reply, query)
             return AnswerCallbackQuery(callback_query_id=query.id, text=reply.toast)
         # The tap's answer (the spinner on the button, or a toast) goes beside the messages, not ahead of them:
