@@ -37,7 +37,7 @@ from bot.digest import WeeklyDigest
 from bot.handoff import Handoff
 from bot.i18n import Translator
 from bot.insights import Insights
-from bot.jobs import stop_if_cancelled
+from bot.jobs import in_rounds
 from bot.metrics import CountCalls, CountUpdates, Metrics, store_depths
 from bot.outbox import ChatLimits, Entry, Outbox
 from bot.outgoing import Outgoing, Reply
@@ -602,11 +602,8 @@ async def _serve_webhook(
     # it last, after the outbox and broadcasts have stopped sending.
     app.router.add_post(urlsplit(settings.webhook_url).path or "/", handler.handle)
     setup_application(app, dispatcher, bot=bot)
-    host, _, port = settings.webhook_listen.rpartition(":")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    runner = await ops.serve_on(app, settings.webhook_listen, reuse_port=True)
     try:
-        await web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=True).start()
         await bot.set_webhook(
             settings.webhook_url,
             secret_token=secret,
@@ -683,11 +680,6 @@ async def _stop_when(stop: asyncio.Event, dispatcher: Dispatcher) -> None:
 
 
 async def _remind(handoff: Handoff, every: float) -> None:
-    """Staff get a reminder about tickets waiting too long; a failure is logged and the loop goes on."""
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await handoff.remind()
-        except Exception:
-            stop_if_cancelled()
-            log.exception("reminder round failed")
+    """Staff get a reminder about tickets waiting too long, every `every` seconds from one `every` after the start."""
+    await asyncio.sleep(every)
+    await in_rounds(handoff.remind, every, failed="reminder round failed")

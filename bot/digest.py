@@ -9,7 +9,6 @@ for entirely gets no digest. Only the leader runs it (bot.app). Same figures, sa
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from sqlalchemy import delete, insert, select
 from bot.hours import DigestTime
 from bot.i18n import Translator
 from bot.insights import Insights, summary
-from bot.jobs import stop_if_cancelled
+from bot.jobs import in_rounds
 from bot.outbox import Outbox
 from bot.storage import SqlStore
 from bot.storage.tables import deployment
@@ -73,13 +72,7 @@ class WeeklyDigest:
 
     async def run(self, every: float) -> None:
         """Look every `every` seconds until cancelled; a failed look is logged and the next one comes."""
-        while True:
-            try:
-                await self.post_if_due()
-            except Exception:
-                stop_if_cancelled()
-                log.exception("weekly digest failed")
-            await asyncio.sleep(every)
+        await in_rounds(self.post_if_due, every, failed="weekly digest failed")
 
     async def _posted(self) -> str | None:
         async with self.store.engine.connect() as conn:

@@ -3,6 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+async def in_rounds(round_: Callable[[], Awaitable[object]], every: float, *, failed: str) -> None:
+    """`round_` now, then every `every` seconds, until cancelled. A failed round is logged (as `failed`, with its
+    traceback) and the next one comes; a cancellation always ends the job (`stop_if_cancelled`)."""
+    while True:
+        try:
+            await round_()
+        except Exception:
+            stop_if_cancelled()
+            log.exception(failed)
+        await asyncio.sleep(every)
 
 
 def stop_if_cancelled() -> None:

@@ -104,14 +104,15 @@ async def serve(listen: str, registry: CollectorRegistry, checks: Mapping[str, C
     return await serve_on(app(registry, checks), listen)
 
 
-async def serve_on(served: web.Application, listen: str) -> web.AppRunner:
+async def serve_on(served: web.Application, listen: str, *, reuse_port: bool = False) -> web.AppRunner:
     """Serve `served` on `listen` ("host:port", no host: 127.0.0.1), without an access log; a failed bind cleans
-    up and raises. Call `cleanup()` on the result."""
+    up and raises. `reuse_port`: several processes may listen on the one port (SO_REUSEPORT). Call `cleanup()` on
+    the result."""
     host, _, port = listen.rpartition(":")
     runner = web.AppRunner(served, access_log=None)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host or "127.0.0.1", int(port)).start()
+        await web.TCPSite(runner, host or "127.0.0.1", int(port), reuse_port=reuse_port).start()
     except BaseException:
         await runner.cleanup()
         raise

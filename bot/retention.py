@@ -9,13 +9,12 @@ was deleted leaves no copy in it. Purges are logged as counts, never with who.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.jobs import stop_if_cancelled
+from bot.jobs import in_rounds
 from bot.storage import Erasure, Participant, SqlStore
 from bot.storage.sql import UPDATE_MEMORY
 
@@ -76,10 +75,4 @@ class Retention:
 
     async def run(self, every: float) -> None:
         """Purge now, then every `every` seconds, until cancelled; a failed round is logged and the next one comes."""
-        while True:
-            try:
-                await self.purge()
-            except Exception:
-                stop_if_cancelled()
-                log.exception("retention purge failed")
-            await asyncio.sleep(every)
+        await in_rounds(self.purge, every, failed="retention purge failed")

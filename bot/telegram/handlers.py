@@ -381,8 +381,7 @@ async def on_intake_button(
     intent = unpack(query.data or "")
     if not isinstance(intent, Decide) or not isinstance(query.message, Message):
         log.warning("unexpected button in a group", extra={"user": hashed(query.from_user.id)})
-        await query.answer()
-        return None
+        return await sender.deliver(query.from_user.id, Reply(), query=query)  # the spinner stops; nothing else
     card = query.message.text or ""
     tapped = (query.message.chat.id, query.message.message_id)
     reply = await connector.decide(query.from_user.id, query.from_user.full_name, intent, card, tapped)
