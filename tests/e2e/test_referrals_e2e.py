@@ -231,6 +231,21 @@ async def test_forged_decisions_change_nothing(world: World, core: Core) -> None
     assert card.buttons  # still waiting for a real member
 
 
+async def test_a_button_of_another_kind_on_a_card_is_answered_and_does_nothing(world: World) -> None:
+    """Data that is no decision (forged, or a questionnaire button's) on an intake card: the member's spinner stops,
+    nothing is posted, the referral waits."""
+    user = world.server.user(language_code="en")
+    await finish_without_supporter(user)
+    await share_with(user, "alpha")
+    card = await world.alpha.wait_for(lambda m: bool(m.buttons))
+    posted = len(world.alpha.messages)
+    await world.alpha_staff.tap(data="a:nationality:ven", message=card, forge=True)
+    await world.alpha.wait_idle(quiet=0.3)
+    assert [a.text for a in world.alpha.callback_answers] == [None]
+    assert len(world.alpha.messages) == posted
+    assert await world.referral_status(referral_id(card)) is Status.PENDING
+
+
 @pytest.mark.parametrize("capacities", [{"alpha": 1, "beta": 10}])
 async def test_capacity_running_out(world: World) -> None:
     """With one place left, the first Share takes it; the next person is told it is full and offered others."""
