@@ -8,7 +8,9 @@ Run `make bench`, or `.venv/bin/python scripts/bench.py --users 100 --rounds 3`.
    people tapping through the questionnaire at once, each tapping the moment a reply arrives: updates per second,
    p50/p99 reply latency (from the tap reaching the server's update queue to the next question arriving back at
    the server) and the bot's CPU per update; on SQLite, on PostgreSQL, and for a bare aiogram echo bot
-   (scripts/echo_bot.py) on the same fake server with the same N people, with the ratio between the two.
+   (scripts/echo_bot.py) on the same fake server with the same N people, with the ratio between the two; then
+   for a bare aiogram bot making the two calls a tap cannot do without (edit the tapped message, answer the tap),
+   with Puente's ratio to it. Each line also gives the CPU of this process (the fake and the people) per update.
 4. Below saturation (`--think-ms`, 2 s by default): the same N people pausing between a reply and their next tap,
    for Puente and the echo bot, and the ratio of their p99 latencies.
 5. Webhook workers (`--workers`, 1 and 2 by default; needs PostgreSQL and Redis): the saturation run with the bot
@@ -52,7 +54,7 @@ from bot.insights import tally  # noqa: E402
 from bot.storage import Participant, open_store  # noqa: E402
 from flows import engine  # noqa: E402
 from tests.e2e.conftest import ELIGIBLE, begin  # noqa: E402
-from tests.fakebotapi import FakeBotAPI, FakeUser  # noqa: E402
+from tests.fakebotapi import FakeBotAPI  # noqa: E402
 
 TODAY = dt.date(2026, 11, 22)
 #: The machine's PostgreSQL (a database of this name is dropped and made again for each run).
@@ -131,10 +133,10 @@ def start_process(
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
 
 
-async def timed(user: FakeUser, act: Callable[[], Awaitable[object]], arrived: Callable[[str], bool]) -> float:
+async def timed(act: Callable[[], Awaitable[object]], arrived: Callable[[], Awaitable[object]]) -> float:
     started = time.perf_counter()
     await act()
-    await user.wait_for(lambda m: arrived(m.text), timeout=60)
+    await arrived()
     return time.perf_counter() - started
 
 
@@ -155,10 +157,10 @@ async def questionnaire_user(server: FakeBotAPI, rounds: int, latencies: list[fl
             option = ANSWERS[node]
             last = node == "flight"
 
-            def arrived(text: str, last: bool = last) -> bool:
-                return "Pregunta" in text or (last and "✅" in text)
+            async def arrived(last: bool = last) -> None:
+                await user.wait_for(lambda m: "Pregunta" in m.text or (last and "✅" in m.text), timeout=60)
 
-            latencies.append(await timed(user, lambda n=node, o=option: user.tap(data=f"a:{n}:{o}"), arrived))
+            latencies.append(await timed(lambda n=node, o=option: user.tap(data=f"a:{n}:{o}"), arrived))
             updates += 1
             await asyncio.sleep(think)
             if last:
@@ -177,9 +179,25 @@ async def echo_user(server: FakeBotAPI, count: int, latencies: list[float], thin
         await asyncio.sleep(random.uniform(0, think))
     for n in range(count):
         text = f"hola {user.id} {n}"
-        latencies.append(await timed(user, lambda t=text: user.send(t), lambda got, t=text: got == t))
+        latencies.append(
+            await timed(lambda t=text: user.send(t), lambda t=text: user.wait_for(lambda m: m.text == t, timeout=60))
+        )
         await asyncio.sleep(think)
     return count
+
+
+async def tapping_user(server: FakeBotAPI, count: int, latencies: list[float]) -> int:
+    """One person tapping the two-call baseline's button `count` times, each the moment the last tap shows."""
+    user = server.user(language_code="es")
+    await user.send("hola")
+    shown = await user.wait_for(lambda m: bool(m.buttons), timeout=60)
+    for step in range(count):
+
+        async def moved_on(step: int = step) -> None:
+            await user.wait_until(lambda: shown.text == f"step {step + 1}", timeout=60)
+
+        latencies.append(await timed(lambda s=step: user.tap(data=str(s), message=shown), moved_on))
+    return count + 1
 
 
 def cpu_seconds(pid: int) -> float:
@@ -228,11 +246,13 @@ async def run_load(
     settings: dict[str, str] | None = None,
     database_url: str | None = None,
     workers: int = 0,
-) -> tuple[int, float, list[float], float]:
+) -> tuple[int, float, list[float], float, float]:
     """Start `script` against a fresh fake Bot API and database (SQLite in a temporary folder unless
     `database_url`), run `users` people made by `make`, and return updates, seconds, latencies and bot CPU.
 
     `workers` > 0: that many webhook workers of the bot on one port instead (`script` gets `serve --webhook`).
+    The last figure is this process's own CPU (the fake Bot API and the scripted people): it shares the machine
+    with the bot, so a bot that makes more calls a tap also makes its load cost more.
     """
     # A bot id of each run's own: webhook workers name their Redis keys after it.
     async with FakeBotAPI(f"{random.randrange(10**8, 10**9)}:BENCH-token") as server:
@@ -254,15 +274,17 @@ async def run_load(
                 latencies: list[float] = []
                 with collector_paused():
                     cpu_before, started = sum(cpu_seconds(p.pid) for p in processes), time.perf_counter()
+                    own_before = time.process_time()
                     counts = await asyncio.gather(*(make(server, latencies) for _ in range(users)))
                     elapsed = time.perf_counter() - started
                     cpu = sum(cpu_seconds(p.pid) for p in processes) - cpu_before
+                    own = time.process_time() - own_before
             finally:
                 for process in processes:
                     process.terminate()
                 for process in processes:
                     process.wait(timeout=20)
-    return sum(counts), elapsed, latencies, cpu
+    return sum(counts), elapsed, latencies, cpu, own
 
 
 async def fresh_postgres(url: str) -> str | None:
@@ -288,12 +310,12 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
 
 
-def report(name: str, updates: int, elapsed: float, latencies: list[float], cpu: float) -> float:
+def report(name: str, updates: int, elapsed: float, latencies: list[float], cpu: float, load_cpu: float) -> float:
     rate = updates / elapsed
     print(
         f"{name:<34} {updates:>6} updates in {elapsed:6.1f} s = {rate:7.1f} updates/s   "
         f"p50 {percentile(latencies, 50) * 1000:6.1f} ms   p99 {percentile(latencies, 99) * 1000:7.1f} ms   "
-        f"bot CPU {cpu * 1000 / updates:5.2f} ms/update"
+        f"bot CPU {cpu * 1000 / updates:5.2f} ms/update   (fake and people {load_cpu * 1000 / updates:4.2f})"
     )
     return rate
 
@@ -344,6 +366,14 @@ async def main() -> None:
     )
     base = report("aiogram echo baseline", *echo)
     print(f"{'ratio puente / echo':<34} {ours / base:6.2f} of the baseline's updates per second")
+    taps = await run_load(
+        [str(ROOT / "scripts" / "echo_bot.py")],
+        args.users,
+        lambda server, lat: tapping_user(server, per_user - 1, lat),
+        {"ECHO_TAPS": "1"},
+    )
+    floor = report("aiogram edit + answer a tap", *taps)
+    print(f"{'ratio puente / edit + answer':<34} {ours / floor:6.2f} of a bare bot making a tap's two calls")
 
     counts = [int(n) for n in args.workers.split(",") if n.strip()]
     if postgres and counts:
