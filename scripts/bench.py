@@ -248,11 +248,11 @@ async def run_load(
     workers: int = 0,
 ) -> tuple[int, float, list[float], float, float]:
     """Start `script` against a fresh fake Bot API and database (SQLite in a temporary folder unless
-    `database_url`), run `users` people made by `make`, and return updates, seconds, latencies and bot CPU.
+    `database_url`), run `users` people made by `make`, and return updates, seconds, latencies, the bot's CPU and
+    this process's own (the fake Bot API and the scripted people: it shares the machine with the bot, and a bot
+    that makes more calls a tap makes its load cost more).
 
     `workers` > 0: that many webhook workers of the bot on one port instead (`script` gets `serve --webhook`).
-    The last figure is this process's own CPU (the fake Bot API and the scripted people): it shares the machine
-    with the bot, so a bot that makes more calls a tap also makes its load cost more.
     """
     # A bot id of each run's own: webhook workers name their Redis keys after it.
     async with FakeBotAPI(f"{random.randrange(10**8, 10**9)}:BENCH-token") as server:
