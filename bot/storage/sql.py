@@ -7,8 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
@@ -19,12 +18,10 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
-    Engine,
     String,
     and_,
     bindparam,
     cast,
-    create_engine,
     delete,
     event,
     insert,
@@ -36,10 +33,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from bot.storage import stats
 from bot.storage.base import Loaded, Participant
+from bot.storage.lane import DriverConnection, SqliteThread
 from bot.storage.stats import Count
 from bot.storage.tables import (
     answers,
@@ -102,7 +99,8 @@ async def open_store(url: str) -> SqlStore:
     async with engine.begin() as conn:
         await conn.run_sync(migrate)
     on_disk = is_sqlite and parsed.database not in (None, "", ":memory:")
-    return SqlStore(engine, single_writer=is_sqlite, lane=SqliteThread.open(url) if on_disk else None)
+    lane = SqliteThread(parsed.database, _sqlite_pragmas) if on_disk and parsed.database else None
+    return SqlStore(engine, single_writer=is_sqlite, lane=lane)
 
 
 def _private_files(database: Path) -> None:
@@ -129,7 +127,7 @@ def _private_files(database: Path) -> None:
             log.warning("other users can read a database file: chmod 600 it", extra={"file": path.name})
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any = None) -> None:
     # WAL survives a killed process with every committed transaction; foreign keys make deletes cascade.
     # secure_delete zeroes what is deleted instead of leaving it in free pages (the default of some builds only);
     # the WAL keeps old page images until SqlStore.checkpoint empties it, and is cut back after other checkpoints.
@@ -141,44 +139,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
-
-
-class SqliteThread:
-    """The SQLite database opened a second time, with the standard library's driver, on one thread of its own.
-
-    Through aiosqlite every statement, fetch and commit is a hop to its thread and back (some 24 a tap, most of a
-    tap's CPU); here a whole transaction is one hop. The questionnaire's hot path (SqlStore.load_for and save) runs
-    here; everything else keeps the async engine. Same file, same pragmas, the same single-writer lock, so a
-    commit here is as durable as one there.
-    """
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-
-    @classmethod
-    def open(cls, url: str) -> SqliteThread:
-        engine = create_engine(make_url(url).set(drivername="sqlite"), poolclass=StaticPool)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return cls(engine)
-
-    async def read(self, body: Callable[[Connection], _T]) -> _T:
-        def run() -> _T:
-            with self.engine.connect() as conn:
-                return body(conn)
-
-        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
-
-    async def write(self, body: Callable[[Connection], _T]) -> _T:
-        def run() -> _T:
-            with self.engine.begin() as conn:
-                return body(conn)
-
-        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
-
-    def close(self) -> None:
-        self._thread.submit(self.engine.dispose).result()
-        self._thread.shutdown()
 
 
 # The hot path's statements, built once (a tap only binds values).
@@ -198,8 +158,8 @@ _UPDATE_PERSON = (
     .values({field: bindparam(f"b_{field}") for field in _PERSON_FIELDS})
 )
 _ADD_ANSWERS = insert(answers)
-_DROP_ANSWERS = delete(answers).where(
-    answers.c.user_id == bindparam("user_id"), answers.c.question_id.in_(bindparam("gone", expanding=True))
+_DROP_ANSWER = delete(answers).where(
+    answers.c.user_id == bindparam("user_id"), answers.c.question_id == bindparam("question_id")
 )
 _MOVE_ANSWER = (
     update(answers)
@@ -208,7 +168,7 @@ _MOVE_ANSWER = (
 )
 
 
-def _load(conn: Connection, user_id: int, update_id: int | None) -> Loaded:
+def _load(conn: Connection | DriverConnection, user_id: int, update_id: int | None) -> Loaded:
     seen = update_id is not None and conn.execute(_SEEN, {"update_id": update_id}).first() is not None
     row = conn.execute(_PERSON, {"user_id": user_id}).first()
     if row is None:
@@ -218,7 +178,7 @@ def _load(conn: Connection, user_id: int, update_id: int | None) -> Loaded:
 
 
 def _save(
-    conn: Connection,
+    conn: Connection | DriverConnection,
     participant: Participant,
     previous: Participant | None,
     update_id: int | None,
@@ -247,7 +207,7 @@ def _save(
 
 
 def _write_answers(
-    conn: Connection, user_id: int, previous: Participant | None, session: Session, now: dt.datetime
+    conn: Connection | DriverConnection, user_id: int, previous: Participant | None, session: Session, now: dt.datetime
 ) -> None:
     """Write the difference between the answers as loaded and as they are now."""
     before = previous.session if previous is not None else None
@@ -255,7 +215,7 @@ def _write_answers(
     wanted = {q: (session.answers[q], p) for p, q in enumerate(session.history)}
     gone = [q for q in stored if q not in wanted]
     if gone:
-        conn.execute(_DROP_ANSWERS, {"user_id": user_id, "gone": gone})
+        conn.execute(_DROP_ANSWER, [{"user_id": user_id, "question_id": q} for q in gone])
     fresh = [
         {"user_id": user_id, "question_id": q, "option_id": o, "position": p, "answered_at": now}
         for q, (o, p) in wanted.items()

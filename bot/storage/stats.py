@@ -13,7 +13,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.figures import bucket_of
 from bot.storage.tables import stats
+
+if TYPE_CHECKING:
+    from bot.storage.lane import DriverConnection
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Count:
 DIMENSIONS = ("metric", "key", "program_id", "language", "outcome", "nationality", "location")
 
 
-def record(conn: Connection, day: dt.date, counts: Iterable[Count]) -> None:
+def record(conn: Connection | DriverConnection, day: dt.date, counts: Iterable[Count]) -> None:
     """Add `counts` to the day's rows, inside the caller's transaction (one upsert per distinct row)."""
     tally = Counter(counts)
     if not tally:
