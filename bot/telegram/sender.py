@@ -72,28 +72,29 @@ class TelegramSender:
         if query is None:
             await self._show(chat_id, reply)
             return None
+        # The tap's answer (the spinner on the button, or a toast) and the tapped message's edit go beside the
+        # messages, not ahead of them: the next question waits for neither round trip. They change the tapped
+        # message only, so in whatever order Telegram applies the three, the chat ends up the same.
+        beside: list[asyncio.Future[None]] = []
+        if not self.answers_in_response:
+            beside.append(asyncio.ensure_future(self._answer(query, reply.toast)))
+        if reply.edit_source and isinstance(query.message, Message):
+            beside.append(asyncio.ensure_future(self._edit(chat_id, query.message.message_id, reply.edit_source)))
+        try:
+            await self._show(chat_id, reply)
+        finally:
+            if beside:
+                await asyncio.wait(beside)
+            # Seen either way; if the messages failed, theirs is the error that is raised.
+            failures = [task.exception() for task in beside if not task.cancelled()]
+        for failure in failures:
+            if failure is not None:
+                raise failure
         if self.answers_in_response:
             # Telegram performs it once the POST is answered, after the messages. Its outcome is never seen; a
             # refused answer (a query too old) is only logged in `_answer` either way.
-            await self._edit_and_show(chat_id, reply, query)
             return AnswerCallbackQuery(callback_query_id=query.id, text=reply.toast)
-        # The tap's answer (the spinner on the button, or a toast) goes beside the messages, not ahead of them:
-        # nothing the person reads waits a round trip for it, and each is what it would be in turn.
-        answering = asyncio.ensure_future(self._answer(query, reply.toast))
-        try:
-            await self._edit_and_show(chat_id, reply, query)
-        except BaseException:
-            await asyncio.wait([answering])
-            if not answering.cancelled():
-                answering.exception()  # seen: the messages' own error is the one that is raised
-            raise
-        await answering
         return None
-
-    async def _edit_and_show(self, chat_id: int, reply: Reply, query: CallbackQuery) -> None:
-        if reply.edit_source and isinstance(query.message, Message):
-            await self._edit(chat_id, query.message.message_id, reply.edit_source)
-        await self._show(chat_id, reply)
 
     async def _show(self, chat_id: int, reply: Reply) -> None:
         try:
