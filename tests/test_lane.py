@@ -65,8 +65,7 @@ def dump(database: Path) -> dict[str, list[tuple[object, ...]]]:
     with sqlite3.connect(database) as conn:
         return {
             table: sorted(
-                tuple((value, type(value).__name__) for value in row)
-                for row in conn.execute(f"SELECT * FROM {table}")
+                tuple((value, type(value).__name__) for value in row) for row in conn.execute(f"SELECT * FROM {table}")
             )
             for table in TABLES
         }
