@@ -45,9 +45,9 @@ class Prepared:
         assert compiled.positiontup is not None
         self.sql = compiled.string
         self._names = tuple(compiled.positiontup)
-        self._expanding = {name for name in self._names if compiled.binds[name].expanding}
-        if self._expanding:
-            raise ValueError(f"an expanding parameter ({', '.join(sorted(self._expanding))}) has no fixed SQL")
+        expanding = sorted(name for name in self._names if compiled.binds[name].expanding)
+        if expanding:
+            raise ValueError(f"an expanding parameter ({', '.join(expanding)}) has no fixed SQL")
         self._binds: tuple[_Convert | None, ...] = tuple(
             compiled.binds[name].type.dialect_impl(DIALECT).bind_processor(DIALECT) for name in self._names
         )
@@ -104,8 +104,9 @@ class DriverConnection:
         """One statement with one set of parameters, or (a list of them) once for each, as SQLAlchemy does."""
         try:
             if parameters is None or isinstance(parameters, Mapping):
-                prepared = self._prepare(statement, parameters or {})
-                cursor = self.raw.execute(prepared.sql, prepared.values(parameters or {}))
+                one = parameters or {}
+                prepared = self._prepare(statement, one)
+                cursor = self.raw.execute(prepared.sql, prepared.values(one))
                 return Rows([prepared.read(raw) for raw in cursor.fetchall()] if prepared.row else [])
             if parameters:
                 prepared = self._prepare(statement, parameters[0])

@@ -98,8 +98,8 @@ async def open_store(url: str) -> SqlStore:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     async with engine.begin() as conn:
         await conn.run_sync(migrate)
-    on_disk = is_sqlite and parsed.database not in (None, "", ":memory:")
-    lane = SqliteThread(parsed.database, _sqlite_pragmas) if on_disk and parsed.database else None
+    on_disk = parsed.database if is_sqlite and parsed.database not in (None, "", ":memory:") else None
+    lane = SqliteThread(on_disk, _sqlite_pragmas) if on_disk else None
     return SqlStore(engine, single_writer=is_sqlite, lane=lane)
 
 

@@ -1,4 +1,5 @@
-"""Delivers replies through the Bot API: the button's toast, the tapped message's edit, then the messages.
+"""Delivers replies through the Bot API: the messages, with the button's toast and the tapped message's edit
+beside them.
 
 A bot on a webhook answers the button in its answer to the webhook's POST instead (`answers_in_response`): that is
 one HTTP call fewer a tap, and Telegram performs it as soon as the update has been handled.
