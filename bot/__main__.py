@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bot import directory_cli
@@ -72,9 +73,21 @@ def main(argv: list[str] | None = None) -> int:
         conversation = conversation_for(core, MemoryStore(), settings)
         return asyncio.run(TerminalChat(conversation, sys.stdout).run(sys.stdin, args.lang))
     try:
-        return asyncio.run(run(settings, webhook=args.command == "serve" and args.webhook))
+        with asyncio.Runner(loop_factory=loop_factory(settings)) as runner:
+            return runner.run(run(settings, webhook=args.command == "serve" and args.webhook))
     except KeyboardInterrupt:
         return 0
+
+
+def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop for the bot unless EVENT_LOOP=asyncio or it is not installed; None is asyncio's own."""
+    if settings.event_loop == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 if __name__ == "__main__":

@@ -434,7 +434,8 @@ async def serve(
         except TelegramUnauthorizedError:
             print("Telegram rejected BOT_TOKEN (401 Unauthorized). Check it with @BotFather.", file=sys.stderr)
             return 3
-        log.info("bot starting", extra={"bot": me.username, "program": core.program.id})
+        loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]  # "uvloop" or "asyncio"
+        log.info("bot starting", extra={"bot": me.username, "program": core.program.id, "loop": loop})
         if not webhook:  # a webhook left set would refuse every getUpdates
             await bot.delete_webhook(drop_pending_updates=False)
         menus = CommandMenus(bot, core.translator, store, settings.default_language)

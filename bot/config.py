@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     web_public_url: str | None = None
     #: Key that signs the console's session cookies; empty: a new one each start (everyone signs in again).
     web_secret: SecretStr | None = None
+    #: The bot's event loop: uvloop (aiogram's `fast` extra: the loop and its sockets in C), or Python's own
+    #: asyncio loop. Where uvloop is not installed (it does not build on Windows) asyncio's is used either way.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     log_level: str = "INFO"
     #: Secret for hashing user ids in logs; set it to follow one person's lines across restarts.
     log_id_secret: SecretStr | None = None

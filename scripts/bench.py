@@ -8,11 +8,12 @@ Run `make bench`, or `.venv/bin/python scripts/bench.py --users 100 --rounds 3`.
    people tapping through the questionnaire at once, each tapping the moment a reply arrives: updates per second,
    p50/p99 reply latency (from the tap reaching the server's update queue to the next question arriving back at
    the server) and the bot's CPU per update; on SQLite, on PostgreSQL, and for a bare aiogram echo bot
-   (scripts/echo_bot.py) on the same fake server with the same N people, with the ratio between the two; then
+   (scripts/echo_bot.py, on Python's own event loop as aiogram comes, then on uvloop as Puente runs) on the same
+   fake server with the same N people, with the ratio between the two; then
    for a bare aiogram bot making the two calls a tap cannot do without (edit the tapped message, answer the tap),
    with Puente's ratio to it. Each line also gives the CPU of this process (the fake and the people) per update.
 4. Below saturation (`--think-ms`, 2 s by default): the same N people pausing between a reply and their next tap,
-   for Puente and the echo bot, and the ratio of their p99 latencies.
+   for Puente and the echo bot (on either loop), and the ratio of their p99 latencies.
 5. Webhook workers (`--workers`, 1 and 2 by default; needs PostgreSQL and Redis): the saturation run with the bot
    as that many `python -m bot serve --webhook` processes on one port, one PostgreSQL database and Redis, beside
    long polling on SQLite; CPU is the workers' sum.
@@ -361,16 +362,29 @@ async def main() -> None:
             ["-m", "bot"], args.users, saturating, settings, database_url=await fresh_postgres(postgres)
         )
         report(f"puente, PostgreSQL{paced}", *on_postgres)
+    python_loop = {"EVENT_LOOP": "asyncio"}
     echo = await run_load(
-        [str(ROOT / "scripts" / "echo_bot.py")], args.users, lambda server, lat: echo_user(server, per_user, lat)
+        [str(ROOT / "scripts" / "echo_bot.py")],
+        args.users,
+        lambda server, lat: echo_user(server, per_user, lat),
+        python_loop,
     )
     base = report("aiogram echo baseline", *echo)
     print(f"{'ratio puente / echo':<34} {ours / base:6.2f} of the baseline's updates per second")
+    # Puente runs on uvloop; the baseline is aiogram as it comes, on Python's loop. The same echo on uvloop:
+    echo_uvloop = await run_load(
+        [str(ROOT / "scripts" / "echo_bot.py")],
+        args.users,
+        lambda server, lat: echo_user(server, per_user, lat),
+        {"EVENT_LOOP": "uvloop"},
+    )
+    base_uvloop = report("aiogram echo baseline, uvloop", *echo_uvloop)
+    print(f"{'ratio puente / echo on uvloop':<34} {ours / base_uvloop:6.2f} of that baseline's updates per second")
     taps = await run_load(
         [str(ROOT / "scripts" / "echo_bot.py")],
         args.users,
         lambda server, lat: tapping_user(server, per_user - 1, lat),
-        {"ECHO_TAPS": "1"},
+        {"ECHO_TAPS": "1", **python_loop},
     )
     floor = report("aiogram edit + answer a tap", *taps)
     print(f"{'ratio puente / edit + answer':<34} {ours / floor:6.2f} of a bare bot making a tap's two calls")
@@ -395,10 +409,20 @@ async def main() -> None:
             [str(ROOT / "scripts" / "echo_bot.py")],
             args.users,
             lambda server, lat: echo_user(server, len(ANSWERS) + 1, lat, think),
+            python_loop,
         )
         report("aiogram echo baseline", *calm_echo)
         ratio = percentile(calm[2], 99) / percentile(calm_echo[2], 99)
         print(f"{'p99 puente / echo':<34} {ratio:6.2f} times the baseline's p99 reply latency")
+        calm_uvloop = await run_load(
+            [str(ROOT / "scripts" / "echo_bot.py")],
+            args.users,
+            lambda server, lat: echo_user(server, len(ANSWERS) + 1, lat, think),
+            {"EVENT_LOOP": "uvloop"},
+        )
+        report("aiogram echo baseline, uvloop", *calm_uvloop)
+        ratio = percentile(calm[2], 99) / percentile(calm_uvloop[2], 99)
+        print(f"{'p99 puente / echo on uvloop':<34} {ratio:6.2f} times that baseline's p99 reply latency")
 
 
 if __name__ == "__main__":

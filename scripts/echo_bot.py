@@ -4,7 +4,8 @@ By default it echoes every text (one sendMessage an update). With ECHO_TAPS=1 it
 person on by a button as Puente does: each tap edits the tapped message (a new text and a new button) and answers
 the tap, the two calls a questionnaire tap cannot do without; a text gets a message with the first button.
 
-Run by scripts/bench.py with BOT_TOKEN and TELEGRAM_API_URL set to the fake server's.
+Run by scripts/bench.py with BOT_TOKEN and TELEGRAM_API_URL set to the fake server's, on Python's own event loop
+unless EVENT_LOOP=uvloop.
 """
 
 from __future__ import annotations
@@ -52,4 +53,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    # Python's own loop, as a bare aiogram bot runs; EVENT_LOOP=uvloop for the loop Puente runs on.
+    if os.environ.get("EVENT_LOOP") == "uvloop":
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())

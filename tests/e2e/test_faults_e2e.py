@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -66,6 +67,20 @@ async def test_startup_goes_on_when_commands_cannot_be_set(server: FakeBotAPI, c
 async def test_kill_9_mid_questionnaire_loses_nothing(server: FakeBotAPI, bot_process: BotProcess) -> None:
     """kill -9 of the bot process mid-questionnaire: after restart the person continues at the same question."""
     await kill_9_mid_questionnaire(server, bot_process)
+
+
+@pytest.mark.slow
+async def test_the_process_answers_on_uvloop(server: FakeBotAPI, bot_process: BotProcess) -> None:
+    """`python -m bot` runs on uvloop (EVENT_LOOP's default), says so when it starts, and takes a person through
+    the first questions on it."""
+    bot_process.env["LOG_LEVEL"] = "INFO"
+    await bot_process.started(server)
+    user = server.user(language_code="en")
+    await begin(user, "en")
+    await answer(user, "nationality", "venezuelan")
+    bot_process.stop()
+    starting = [json.loads(line) for line in bot_process.log.read_text().splitlines() if '"bot starting"' in line]
+    assert [line["loop"] for line in starting] == ["uvloop"]
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
