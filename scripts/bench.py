@@ -45,6 +45,11 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The baselines (scripts/echo_bot.py), run as their own process like the bot.
+ECHO_BOT = [str(ROOT / "scripts" / "echo_bot.py")]
+#: Their event loops, each with what its line adds to the name: aiogram as it comes (Python's own loop, the
+#: baseline the ratios are read against), and uvloop, the loop Puente runs on.
+ECHO_LOOPS = (("asyncio", ""), ("uvloop", ", uvloop"))
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -362,29 +367,17 @@ async def main() -> None:
             ["-m", "bot"], args.users, saturating, settings, database_url=await fresh_postgres(postgres)
         )
         report(f"puente, PostgreSQL{paced}", *on_postgres)
-    python_loop = {"EVENT_LOOP": "asyncio"}
-    echo = await run_load(
-        [str(ROOT / "scripts" / "echo_bot.py")],
-        args.users,
-        lambda server, lat: echo_user(server, per_user, lat),
-        python_loop,
-    )
-    base = report("aiogram echo baseline", *echo)
-    print(f"{'ratio puente / echo':<34} {ours / base:6.2f} of the baseline's updates per second")
-    # Puente runs on uvloop; the baseline is aiogram as it comes, on Python's loop. The same echo on uvloop:
-    echo_uvloop = await run_load(
-        [str(ROOT / "scripts" / "echo_bot.py")],
-        args.users,
-        lambda server, lat: echo_user(server, per_user, lat),
-        {"EVENT_LOOP": "uvloop"},
-    )
-    base_uvloop = report("aiogram echo baseline, uvloop", *echo_uvloop)
-    print(f"{'ratio puente / echo on uvloop':<34} {ours / base_uvloop:6.2f} of that baseline's updates per second")
+    for loop, named in ECHO_LOOPS:
+        echo = await run_load(
+            ECHO_BOT, args.users, lambda server, lat: echo_user(server, per_user, lat), {"EVENT_LOOP": loop}
+        )
+        rate = report(f"aiogram echo baseline{named}", *echo)
+        print(f"{f'ratio puente / echo{named}':<34} {ours / rate:6.2f} of that baseline's updates per second")
     taps = await run_load(
-        [str(ROOT / "scripts" / "echo_bot.py")],
+        ECHO_BOT,
         args.users,
         lambda server, lat: tapping_user(server, per_user - 1, lat),
-        {"ECHO_TAPS": "1", **python_loop},
+        {"ECHO_TAPS": "1", "EVENT_LOOP": "asyncio"},
     )
     floor = report("aiogram edit + answer a tap", *taps)
     print(f"{'ratio puente / edit + answer':<34} {ours / floor:6.2f} of a bare bot making a tap's two calls")
@@ -405,24 +398,16 @@ async def main() -> None:
             ["-m", "bot"], args.users, lambda server, lat: questionnaire_user(server, 1, lat, think), settings
         )
         report(f"puente, SQLite{paced}", *calm)
-        calm_echo = await run_load(
-            [str(ROOT / "scripts" / "echo_bot.py")],
-            args.users,
-            lambda server, lat: echo_user(server, len(ANSWERS) + 1, lat, think),
-            python_loop,
-        )
-        report("aiogram echo baseline", *calm_echo)
-        ratio = percentile(calm[2], 99) / percentile(calm_echo[2], 99)
-        print(f"{'p99 puente / echo':<34} {ratio:6.2f} times the baseline's p99 reply latency")
-        calm_uvloop = await run_load(
-            [str(ROOT / "scripts" / "echo_bot.py")],
-            args.users,
-            lambda server, lat: echo_user(server, len(ANSWERS) + 1, lat, think),
-            {"EVENT_LOOP": "uvloop"},
-        )
-        report("aiogram echo baseline, uvloop", *calm_uvloop)
-        ratio = percentile(calm[2], 99) / percentile(calm_uvloop[2], 99)
-        print(f"{'p99 puente / echo on uvloop':<34} {ratio:6.2f} times that baseline's p99 reply latency")
+        for loop, named in ECHO_LOOPS:
+            calm_echo = await run_load(
+                ECHO_BOT,
+                args.users,
+                lambda server, lat: echo_user(server, len(ANSWERS) + 1, lat, think),
+                {"EVENT_LOOP": loop},
+            )
+            report(f"aiogram echo baseline{named}", *calm_echo)
+            ratio = percentile(calm[2], 99) / percentile(calm_echo[2], 99)
+            print(f"{f'p99 puente / echo{named}':<34} {ratio:6.2f} times that baseline's p99 reply latency")
 
 
 if __name__ == "__main__":
